@@ -1,0 +1,153 @@
+/**
+ * One schema for every setting. Defaults live in config/default.yaml; a deployment file (GRIDWATCH_CONFIG) and
+ * environment variables override them (see src/config/load.ts). Fields marked secret may come only from the
+ * environment or from files (`<VAR>_FILE`), never from a config file, and are never logged.
+ */
+import { type Static, Type } from 'typebox';
+
+const Port = Type.Integer({ minimum: 0, maximum: 65535 });
+const Secret = (description: string) => Type.Optional(Type.String({ minLength: 1, description, secret: true }));
+
+export const ConfigSchema = Type.Object(
+  {
+    /** Where the embedded stores keep their files (SQLite, Redis AOF, device secrets of the demo). */
+    dataDir: Type.String({ minLength: 1 }),
+    /** Graceful stop budget after SIGTERM. */
+    shutdownTimeoutMs: Type.Integer({ minimum: 100, maximum: 120_000 }),
+    log: Type.Object(
+      {
+        level: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l))),
+        pretty: Type.Boolean(),
+      },
+      { additionalProperties: false },
+    ),
+    http: Type.Object(
+      {
+        host: Type.String(),
+        port: Port,
+        trustProxy: Type.Boolean(),
+      },
+      { additionalProperties: false },
+    ),
+    mqtt: Type.Object(
+      {
+        baseTopic: Type.String({ pattern: '^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$' }),
+        host: Type.String(),
+        port: Port,
+        /** MQTT over WebSocket (path /mqtt); 0 disables it. */
+        wsPort: Port,
+        /** MQTT over TLS, only when certFile and keyFile are set. */
+        tlsPort: Port,
+        tlsCertFile: Type.Optional(Type.String({ minLength: 1 })),
+        tlsKeyFile: Type.Optional(Type.String({ minLength: 1 })),
+        /** External broker (MQTT_URL): when set, no embedded broker runs and the service subscribes to it. */
+        url: Type.Optional(Type.String({ pattern: '^(mqtt|mqtts|ws|wss|tcp)://' })),
+        sharedGroup: Type.String({ minLength: 1 }),
+        username: Type.Optional(Type.String()),
+        password: Secret('password for the external broker (MQTT_PASSWORD)'),
+        maxPacketSize: Type.Integer({ minimum: 256, maximum: 268_435_455 }),
+        concurrency: Type.Integer({ minimum: 1, maximum: 10_000 }),
+        drainTimeoutMs: Type.Integer({ minimum: 100, maximum: 600_000 }),
+        /** After a start, devices are not marked offline by timeout before this grace period ends. */
+        startupGraceS: Type.Integer({ minimum: 0, maximum: 86_400 }),
+        /** How often last-seen timers are checked. */
+        statusCheckIntervalS: Type.Integer({ minimum: 1, maximum: 3_600 }),
+      },
+      { additionalProperties: false },
+    ),
+    ingest: Type.Object(
+      {
+        /** Largest accepted payload, bytes (larger: rejected as too_large). */
+        maxPayloadBytes: Type.Integer({ minimum: 64, maximum: 1_048_576 }),
+        /** Readings older than this (device time) are rejected as backdated. */
+        maxBackdateS: Type.Integer({ minimum: 0 }),
+        /** Readings further in the future than this are rejected as future (clock skew allowance). */
+        maxFutureS: Type.Integer({ minimum: 0 }),
+        /** How long an event id is remembered for duplicate suppression. */
+        dedupeWindowS: Type.Integer({ minimum: 1 }),
+        /** At most one warn-level log line per device and reason in this interval. */
+        rejectLogIntervalMs: Type.Integer({ minimum: 0 }),
+      },
+      { additionalProperties: false },
+    ),
+    redis: Type.Object(
+      {
+        /** REDIS_URL; when unset, a private redis-server is spawned under dataDir. */
+        url: Secret('Redis URL, may carry a password (REDIS_URL)'),
+        binary: Type.String({ minLength: 1 }),
+        privatePort: Port,
+      },
+      { additionalProperties: false },
+    ),
+    database: Type.Object(
+      {
+        /** DATABASE_URL (postgres://…); when unset, SQLite at sqliteFile (relative to dataDir). */
+        url: Secret('PostgreSQL URL (DATABASE_URL)'),
+        sqliteFile: Type.String({ minLength: 1 }),
+      },
+      { additionalProperties: false },
+    ),
+    timeseries: Type.Object(
+      {
+        driver: Type.Union([Type.Literal('sqlite'), Type.Literal('influx')]),
+        sqlite: Type.Object(
+          {
+            file: Type.String({ minLength: 1 }),
+            retentionDays: Type.Integer({ minimum: 1, maximum: 3650 }),
+            batchSize: Type.Integer({ minimum: 1, maximum: 100_000 }),
+            flushIntervalMs: Type.Integer({ minimum: 10, maximum: 60_000 }),
+          },
+          { additionalProperties: false },
+        ),
+        influx: Type.Object(
+          {
+            url: Type.Optional(Type.String({ pattern: '^https?://' })),
+            token: Secret('InfluxDB API token (INFLUX_TOKEN)'),
+            org: Type.String({ minLength: 1 }),
+            bucket: Type.String({ minLength: 1 }),
+            batchSize: Type.Integer({ minimum: 1, maximum: 100_000 }),
+            flushIntervalMs: Type.Integer({ minimum: 10, maximum: 60_000 }),
+            maxBufferLines: Type.Integer({ minimum: 100, maximum: 10_000_000 }),
+            maxRetries: Type.Integer({ minimum: 0, maximum: 1000 }),
+            maxRetryDelayMs: Type.Integer({ minimum: 100, maximum: 600_000 }),
+          },
+          { additionalProperties: false },
+        ),
+      },
+      { additionalProperties: false },
+    ),
+    auth: Type.Object(
+      {
+        /** GRIDWATCH_ADMIN_PASSWORD: the bootstrap admin's password (user `admin`). */
+        adminPassword: Secret('bootstrap admin password (GRIDWATCH_ADMIN_PASSWORD)'),
+        /** A desk session lasts a working day. */
+        sessionTtlHours: Type.Number({ minimum: 0.1, maximum: 24 * 30 }),
+        cookieSecure: Type.Boolean(),
+        loginRateLimitMax: Type.Integer({ minimum: 1 }),
+        loginRateLimitWindowMs: Type.Integer({ minimum: 1000 }),
+      },
+      { additionalProperties: false },
+    ),
+    registry: Type.Object(
+      {
+        /** Seed file loaded into an empty registry at first start (path relative to the project). */
+        seedFile: Type.Optional(Type.String({ minLength: 1 })),
+      },
+      { additionalProperties: false },
+    ),
+    demo: Type.Object(
+      {
+        /** Simulated devices publish over real MQTT; on in the embedded default, off with a deployment file. */
+        enabled: Type.Boolean(),
+        /** Time acceleration of the simulated day (1 = real time). */
+        speed: Type.Number({ minimum: 0.1, maximum: 10_000 }),
+        /** Telemetry interval of simulated devices in simulated seconds. */
+        intervalS: Type.Number({ minimum: 1, maximum: 86_400 }),
+      },
+      { additionalProperties: false },
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export type Config = Static<typeof ConfigSchema>;

@@ -1,0 +1,113 @@
+/**
+ * A private redis-server child process: used by `npm start` when REDIS_URL is not set, and by the tests.
+ * AOF is on (appendfsync everysec) and the data lives under the given directory; eviction is off because BullMQ
+ * must never lose a job (maxmemory-policy noeviction).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+
+export interface RedisServerOptions {
+  binary?: string;
+  dataDir: string;
+  port: number;
+  /** bind address, loopback by default: this Redis is private to the process */
+  host?: string;
+  appendOnly?: boolean;
+}
+
+export class RedisServer {
+  private child?: ChildProcess;
+  private exited?: Promise<void>;
+  constructor(private readonly opts: RedisServerOptions) {}
+
+  get url(): string {
+    return `redis://${this.opts.host ?? '127.0.0.1'}:${this.opts.port}`;
+  }
+
+  async start(): Promise<void> {
+    mkdirSync(this.opts.dataDir, { recursive: true });
+    const args = [
+      '--port',
+      String(this.opts.port),
+      '--bind',
+      this.opts.host ?? '127.0.0.1',
+      '--dir',
+      path.resolve(this.opts.dataDir),
+      '--appendonly',
+      this.opts.appendOnly === false ? 'no' : 'yes',
+      '--appendfsync',
+      'everysec',
+      '--maxmemory-policy',
+      'noeviction',
+      '--save',
+      '',
+      '--daemonize',
+      'no',
+      '--protected-mode',
+      'yes',
+    ];
+    const child = spawn(this.opts.binary ?? 'redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    let output = '';
+    child.stdout?.on('data', (d: Buffer) => {
+      if (output.length < 8192) output += d.toString();
+    });
+    child.stderr?.on('data', (d: Buffer) => {
+      if (output.length < 8192) output += d.toString();
+    });
+    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
+    const spawnError = new Promise<never>((_, reject) => {
+      child.once('error', (e) => reject(new Error(`cannot run ${this.opts.binary ?? 'redis-server'}: ${e.message}`)));
+      child.once('exit', (code) =>
+        reject(new Error(`redis-server exited with code ${code}: ${output.trim().slice(-600)}`)),
+      );
+    });
+    await Promise.race([waitForPort(this.opts.host ?? '127.0.0.1', this.opts.port, 15_000), spawnError]);
+  }
+
+  /** SIGTERM lets Redis finish its AOF write; SIGKILL after the timeout. */
+  async stop(timeoutMs = 5000): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null) return;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    await this.exited;
+    clearTimeout(timer);
+  }
+
+  /** For fault tests: kill without a chance to save. */
+  kill(): void {
+    this.child?.kill('SIGKILL');
+  }
+}
+
+export async function waitForPort(host: string, port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect({ host, port }, () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`nothing listens on ${host}:${port} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** A free TCP port on loopback (for tests and for a private server when the default is taken). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
+    });
+  });
+}

@@ -1,0 +1,35 @@
+import { defineConfig } from 'vitest/config';
+
+// Two projects: `unit` (fast, no servers) and `integration` (real redis-server, PostgreSQL, MQTT, VictoriaMetrics,
+// started by the tests themselves). Unit tests sit next to the code as *.test.ts; integration ones as *.int.test.ts.
+export default defineConfig({
+  test: {
+    reporters: ['default', './test/support/summary-reporter.ts'],
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: ['src/**/*.test.ts', 'devices/**/*.test.ts', 'simulators/**/*.test.ts', 'test/unit/**/*.test.ts'],
+          exclude: ['**/*.int.test.ts', '**/node_modules/**'],
+          testTimeout: 10_000,
+        },
+      },
+      {
+        test: {
+          name: 'integration',
+          include: [
+            'src/**/*.int.test.ts',
+            'test/integration/**/*.test.ts',
+            'devices/**/*.int.test.ts',
+            'simulators/**/*.int.test.ts',
+          ],
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+          globalSetup: ['./test/support/global-setup.ts'],
+          // two cores: servers started per file, so keep files from fighting over them
+          maxWorkers: 2,
+        },
+      },
+    ],
+  },
+});
