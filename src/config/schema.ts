@@ -16,7 +16,7 @@ export const ConfigSchema = Type.Object(
     shutdownTimeoutMs: Type.Integer({ minimum: 100, maximum: 120_000 }),
     log: Type.Object(
       {
-        level: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l))),
+        level: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
         pretty: Type.Boolean(),
       },
       { additionalProperties: false },
@@ -89,7 +89,7 @@ export const ConfigSchema = Type.Object(
     ),
     timeseries: Type.Object(
       {
-        driver: Type.Union([Type.Literal('sqlite'), Type.Literal('influx')]),
+        driver: Type.Enum(['sqlite', 'influx']),
         sqlite: Type.Object(
           {
             file: Type.String({ minLength: 1 }),

@@ -1,0 +1,101 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig, redactedConfig, SECRET_PATHS } from './load.ts';
+
+const root = path.resolve(import.meta.dirname, '../..');
+
+function problemsOf(fn: () => unknown): string[] {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof ConfigError) return e.problems;
+    throw e;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+function tmpFile(name: string, text: string): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'gw-config-'));
+  const file = path.join(dir, name);
+  writeFileSync(file, text);
+  return file;
+}
+
+describe('loadConfig', () => {
+  it('loads the embedded defaults: demo on, SQLite, private Redis', () => {
+    const cfg = loadConfig({ env: {}, cwd: root });
+    expect(cfg.demo.enabled).toBe(true);
+    expect(cfg.timeseries.driver).toBe('sqlite');
+    expect(cfg.redis.url).toBeUndefined();
+    expect(cfg.database.url).toBeUndefined();
+    expect(path.isAbsolute(cfg.dataDir)).toBe(true);
+  });
+
+  it('applies a deployment file, then environment variables on top, with types coerced', () => {
+    const file = tmpFile('deploy.yaml', 'http:\n  port: 9000\nmqtt:\n  port: 1999\n');
+    const cfg = loadConfig({ env: { GRIDWATCH_CONFIG: file, MQTT_PORT: '2883', GRIDWATCH__timeseries__sqlite__retentionDays: '30' }, cwd: root });
+    expect(cfg.http.port).toBe(9000);
+    expect(cfg.mqtt.port).toBe(2883);
+    expect(cfg.timeseries.sqlite.retentionDays).toBe(30);
+    // a deployment is not a demo unless it says so
+    expect(cfg.demo.enabled).toBe(false);
+  });
+
+  it('takes secrets from the environment and from *_FILE, and redacts them', () => {
+    const tokenFile = tmpFile('token', 's3cr3t-token\n');
+    const cfg = loadConfig({
+      env: { INFLUX_URL: 'http://127.0.0.1:8086', INFLUX_TOKEN_FILE: tokenFile, GRIDWATCH_ADMIN_PASSWORD: 'correct horse' },
+      cwd: root,
+    });
+    expect(cfg.timeseries.driver).toBe('influx');
+    expect(cfg.timeseries.influx.token).toBe('s3cr3t-token');
+    expect(cfg.auth.adminPassword).toBe('correct horse');
+    const shown = JSON.stringify(redactedConfig(cfg));
+    expect(shown).not.toContain('s3cr3t-token');
+    expect(shown).not.toContain('correct horse');
+    expect(SECRET_PATHS).toEqual(expect.arrayContaining(['database.url', 'redis.url', 'auth.adminPassword', 'timeseries.influx.token']));
+  });
+
+  it('lists every problem with where it came from', () => {
+    const file = tmpFile('deploy.yaml', 'http:\n  port: 70000\n  colour: blue\nlog:\n  level: loud\n');
+    const problems = problemsOf(() =>
+      loadConfig({ env: { GRIDWATCH_CONFIG: file, MQTT_PORT: 'eighteen', GRIDWATCH__demo__speed: '-1' }, cwd: root }),
+    );
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(new RegExp(`^http\\.port: must be <= 65535 \\(from ${file}\\)`)),
+        expect.stringMatching(/^http\.colour: unknown setting/),
+        expect.stringMatching(/^log\.level: must be equal to one of the allowed values: fatal, error/),
+        expect.stringMatching(/^mqtt\.port: must be integer \(from environment MQTT_PORT\)/),
+        expect.stringMatching(/^demo\.speed: must be >= 0\.1 \(from environment GRIDWATCH__demo__speed\)/),
+      ]),
+    );
+    expect(problems).toHaveLength(5);
+  });
+
+  it('refuses secrets in config files and through generic overrides', () => {
+    const file = tmpFile('deploy.yaml', 'database:\n  url: postgres://u:p@db/gw\n');
+    const problems = problemsOf(() => loadConfig({ env: { GRIDWATCH_CONFIG: file, GRIDWATCH__redis__url: 'redis://x' }, cwd: root }));
+    expect(problems).toEqual([
+      `${file}: database.url is a secret and may only come from DATABASE_URL or DATABASE_URL_FILE`,
+      'GRIDWATCH__redis__url: redis.url is a secret; set it with its own variable (REDIS_URL) or REDIS_URL_FILE',
+    ]);
+  });
+
+  it('reports unreadable and malformed files', () => {
+    expect(problemsOf(() => loadConfig({ env: { GRIDWATCH_CONFIG: '/nonexistent/gw.yaml' }, cwd: root }))[0]).toMatch(
+      /^\/nonexistent\/gw\.yaml: cannot read/,
+    );
+    const bad = tmpFile('bad.yaml', 'http: [1, 2\n');
+    expect(problemsOf(() => loadConfig({ env: { GRIDWATCH_CONFIG: bad }, cwd: root }))[0]).toMatch(/not valid YAML or JSON/);
+  });
+
+  it('needs a token when InfluxDB is chosen, and TLS cert and key together', () => {
+    expect(problemsOf(() => loadConfig({ env: { INFLUX_URL: 'http://127.0.0.1:8086' }, cwd: root }))[0]).toMatch(
+      /INFLUX_URL and INFLUX_TOKEN/,
+    );
+    expect(problemsOf(() => loadConfig({ env: { MQTT_TLS_CERT_FILE: '/x.pem' }, cwd: root }))[0]).toMatch(/set together/);
+  });
+});

@@ -1,0 +1,232 @@
+/**
+ * The relational store: one Kysely query layer over SQLite (embedded default) and PostgreSQL (deployed).
+ *
+ * Conventions that keep every query portable between the two:
+ * - timestamps are epoch milliseconds in `bigint` columns (SQLite stores them as INTEGER; for PostgreSQL the pool
+ *   parses int8 into a JS number, exact up to 2^53, i.e. far beyond any date we store). Numbers compare and sort
+ *   the same way in both databases, which ISO text with mixed offsets would not.
+ * - booleans are `integer` 0/1 (better-sqlite3 refuses to bind JS booleans; PostgreSQL's boolean type would need a
+ *   different literal per dialect). Convert with `toBool` / `fromBool`.
+ * - JSON is stored as text and parsed in code.
+ * - ids are text chosen by the application (readable, stable: see src/registry/seed.ts), so no autoincrement
+ *   syntax differs between the dialects.
+ *
+ * Other modules add their tables to `DB` below and their migrations to src/store/migrations.ts.
+ */
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import SQLite from 'better-sqlite3';
+import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import pg from 'pg';
+import type { DeviceStatus } from '../contracts/canonical.ts';
+import type { Colour } from '../registry/types.ts';
+
+/** 0 or 1; see the conventions above. */
+export type Bool = number;
+
+export interface DistrictTable {
+  id: string;
+  name: string;
+}
+export interface StreetTable {
+  id: string;
+  district_id: string;
+  name: string;
+}
+export interface CommunityTable {
+  id: string;
+  street_id: string;
+  name: string;
+}
+export interface GridTable {
+  id: string;
+  community_id: string;
+  name: string;
+}
+/** A building belongs to exactly one grid (the unit of responsibility); community_id is kept for fast filters. */
+export interface BuildingTable {
+  id: string;
+  grid_id: string;
+  community_id: string;
+  name: string;
+}
+/** A unit (单元, stairwell) of a building. */
+export interface UnitTable {
+  id: string;
+  building_id: string;
+  name: string;
+}
+/** A central e-bike charging area: attached to a building, or free-standing in a community (building_id null). */
+export interface ChargingAreaTable {
+  id: string;
+  community_id: string;
+  building_id: string | null;
+  name: string;
+}
+/**
+ * A household. building/grid/community are denormalised from the unit so that the hot lookups (households of a
+ * grid, scope filters) are one indexed column; they are written together with unit_id and never diverge because
+ * no code path moves a unit to another building.
+ */
+export interface HouseholdTable {
+  id: string;
+  unit_id: string;
+  building_id: string;
+  grid_id: string;
+  community_id: string;
+  room: string;
+  address: string;
+  colour: Colour;
+  lone_elderly: Bool;
+  at_risk: Bool;
+  created_at: number;
+}
+/** full_name is personal data: only ever shown masked unless a later feature allows more. */
+export interface ResidentTable {
+  id: string;
+  household_id: string;
+  full_name: string;
+  birth_year: number | null;
+  lone_elderly: Bool;
+  at_risk: Bool;
+}
+export interface EmergencyContactTable {
+  id: string;
+  household_id: string;
+  /** order of calling, 0 first */
+  position: number;
+  name: string;
+  phone: string;
+  relation: string;
+}
+export interface StaffTable {
+  id: string;
+  username: string;
+  name: string;
+  /** E.164; null only for the bootstrap admin, who is created without one. */
+  phone: string | null;
+  /** scrypt$N$r$p$salt$hash */
+  password_hash: string;
+  disabled: Bool;
+  created_at: number;
+}
+export interface StaffRoleTable {
+  staff_id: string;
+  role: string;
+}
+export interface StaffCoverageTable {
+  staff_id: string;
+  level: 'grid' | 'community' | 'street';
+  node_id: string;
+}
+/** Only the sha256 of a session token is stored, so a leaked table does not leak usable tokens. */
+export interface SessionTable {
+  token_hash: string;
+  staff_id: string;
+  expires_at: number;
+  created_at: number;
+}
+/**
+ * A device. install_kind/install_id is what was provisioned; the placement columns (household … community) are
+ * resolved once at provisioning so that listing by household, building or grid is an indexed lookup. The colour
+ * is deliberately NOT copied here: households are re-classified over time, so it is joined from household.
+ */
+export interface DeviceTable {
+  id: string;
+  model: string;
+  install_kind: 'household' | 'building' | 'unit' | 'area';
+  install_id: string;
+  household_id: string | null;
+  unit_id: string | null;
+  building_id: string | null;
+  area_id: string | null;
+  grid_id: string | null;
+  community_id: string | null;
+  drill: Bool;
+  disabled: Bool;
+  secret_hash: string;
+  status: DeviceStatus;
+  last_seen: number | null;
+  created_at: number;
+}
+
+export interface DB {
+  district: DistrictTable;
+  street: StreetTable;
+  community: CommunityTable;
+  grid: GridTable;
+  building: BuildingTable;
+  unit: UnitTable;
+  charging_area: ChargingAreaTable;
+  household: HouseholdTable;
+  resident: ResidentTable;
+  emergency_contact: EmergencyContactTable;
+  staff: StaffTable;
+  staff_role: StaffRoleTable;
+  staff_coverage: StaffCoverageTable;
+  session: SessionTable;
+  device: DeviceTable;
+}
+
+export type Dialect = 'sqlite' | 'postgres';
+
+export interface Database {
+  db: Kysely<DB>;
+  dialect: Dialect;
+  close(): Promise<void>;
+}
+
+export function toBool(v: unknown): boolean {
+  return v === 1 || v === true || v === '1';
+}
+export function fromBool(v: boolean | undefined): Bool {
+  return v ? 1 : 0;
+}
+
+export function isPostgresUrl(url: string | undefined): url is string {
+  return !!url && /^postgres(ql)?:\/\//i.test(url);
+}
+
+/**
+ * Opens the configured store: PostgreSQL when `url` is a postgres URL, else SQLite at `sqliteFile` resolved against
+ * `dataDir` (`:memory:` is allowed for tests). The caller runs migrations (src/store/migrate.ts) afterwards.
+ */
+export async function createDatabase(cfg: { url?: string; sqliteFile: string }, dataDir: string): Promise<Database> {
+  if (cfg.url) {
+    if (!isPostgresUrl(cfg.url)) {
+      // Never echo the URL: it may carry a password.
+      throw new Error('database.url must start with postgres:// or postgresql://');
+    }
+    const pool = new pg.Pool({
+      connectionString: cfg.url,
+      max: 10,
+      // int8 (oid 20) arrives as a string by default; our int8 columns are epoch ms and COUNT(*) results, all far
+      // below 2^53, so parse them to numbers here, per pool, instead of changing pg's global parsers.
+      types: {
+        getTypeParser: (oid, format) => (oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format)),
+      },
+    });
+    // An idle client losing its connection (server restart) must not crash the process; the pool replaces it.
+    pool.on('error', () => {});
+    const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+    // Fail fast with a clear error at start rather than on the first request.
+    const client = await pool.connect().catch(async (e: unknown) => {
+      await pool.end().catch(() => {});
+      throw new Error(`cannot connect to PostgreSQL: ${(e as Error).message}`);
+    });
+    client.release();
+    return { db, dialect: 'postgres', close: () => db.destroy() };
+  }
+
+  const file = cfg.sqliteFile === ':memory:' ? ':memory:' : path.resolve(dataDir, cfg.sqliteFile);
+  if (file !== ':memory:') mkdirSync(path.dirname(file), { recursive: true });
+  const sqlite = new SQLite(file);
+  // WAL: readers never block the writer; foreign keys are off by default in SQLite; busy_timeout lets a second
+  // process (the import CLI next to a running service) wait for the write lock instead of failing at once.
+  sqlite.pragma('journal_mode = WAL');
+  sqlite.pragma('foreign_keys = ON');
+  sqlite.pragma('busy_timeout = 5000');
+  sqlite.pragma('synchronous = NORMAL');
+  const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: sqlite }) });
+  return { db, dialect: 'sqlite', close: () => db.destroy() };
+}
