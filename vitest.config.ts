@@ -12,6 +12,7 @@ export default defineConfig({
           include: ['src/**/*.test.ts', 'devices/**/*.test.ts', 'simulators/**/*.test.ts', 'test/unit/**/*.test.ts'],
           exclude: ['**/*.int.test.ts', '**/node_modules/**'],
           testTimeout: 10_000,
+          sequence: { groupOrder: 0 },
         },
       },
       {
@@ -28,6 +29,7 @@ export default defineConfig({
           globalSetup: ['./test/support/global-setup.ts'],
           // two cores: servers started per file, so keep files from fighting over them
           maxWorkers: 2,
+          sequence: { groupOrder: 1 },
         },
       },
     ],

@@ -33,7 +33,11 @@ const stampFile = path.join(root, 'node_modules', '.gridwatch-lock-hash');
 const lockHash = createHash('sha256').update(readFileSync(lockFile)).digest('hex');
 const installed = existsSync(stampFile) ? readFileSync(stampFile, 'utf8').trim() : '';
 if (installed !== lockHash) {
-  say(existsSync(path.join(root, 'node_modules')) ? 'package-lock.json changed: npm ci' : 'installing npm packages: npm ci');
+  say(
+    existsSync(path.join(root, 'node_modules'))
+      ? 'package-lock.json changed: npm ci'
+      : 'installing npm packages: npm ci',
+  );
   const r = spawnSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' });
   if (r.status !== 0) fail('npm ci failed (see above). Is the npm registry reachable?');
   writeFileSync(stampFile, `${lockHash}\n`);
@@ -72,7 +76,8 @@ if (missing.length > 0) {
         (mode === 'start' ? '  (or point GridWatch at an existing Redis with REDIS_URL=redis://host:6379)\n' : ''),
     );
   }
-  if (!has('apt-get')) fail(`missing packages ${missing.join(' ')} and no apt-get here: install them with your package manager.`);
+  if (!has('apt-get'))
+    fail(`missing packages ${missing.join(' ')} and no apt-get here: install them with your package manager.`);
   say(`installing Debian packages: ${missing.join(' ')}`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   try {

@@ -19,11 +19,16 @@ export class Bus {
   constructor(private readonly onListenerError: (event: string, err: unknown) => void = () => {}) {}
 
   on<K extends keyof BusEvents>(event: K, listener: Listener<BusEvents[K]>): () => void {
-    const list = (this.listeners[event] ??= []) as Listener<BusEvents[K]>[];
+    let list = this.listeners[event] as Listener<BusEvents[K]>[] | undefined;
+    if (!list) {
+      list = [];
+      (this.listeners as Record<string, unknown>)[event] = list;
+    }
     list.push(listener);
+    const registered = list;
     return () => {
-      const i = list.indexOf(listener);
-      if (i >= 0) list.splice(i, 1);
+      const i = registered.indexOf(listener);
+      if (i >= 0) registered.splice(i, 1);
     };
   }
 

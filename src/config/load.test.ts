@@ -35,7 +35,10 @@ describe('loadConfig', () => {
 
   it('applies a deployment file, then environment variables on top, with types coerced', () => {
     const file = tmpFile('deploy.yaml', 'http:\n  port: 9000\nmqtt:\n  port: 1999\n');
-    const cfg = loadConfig({ env: { GRIDWATCH_CONFIG: file, MQTT_PORT: '2883', GRIDWATCH__timeseries__sqlite__retentionDays: '30' }, cwd: root });
+    const cfg = loadConfig({
+      env: { GRIDWATCH_CONFIG: file, MQTT_PORT: '2883', GRIDWATCH__timeseries__sqlite__retentionDays: '30' },
+      cwd: root,
+    });
     expect(cfg.http.port).toBe(9000);
     expect(cfg.mqtt.port).toBe(2883);
     expect(cfg.timeseries.sqlite.retentionDays).toBe(30);
@@ -46,7 +49,11 @@ describe('loadConfig', () => {
   it('takes secrets from the environment and from *_FILE, and redacts them', () => {
     const tokenFile = tmpFile('token', 's3cr3t-token\n');
     const cfg = loadConfig({
-      env: { INFLUX_URL: 'http://127.0.0.1:8086', INFLUX_TOKEN_FILE: tokenFile, GRIDWATCH_ADMIN_PASSWORD: 'correct horse' },
+      env: {
+        INFLUX_URL: 'http://127.0.0.1:8086',
+        INFLUX_TOKEN_FILE: tokenFile,
+        GRIDWATCH_ADMIN_PASSWORD: 'correct horse',
+      },
       cwd: root,
     });
     expect(cfg.timeseries.driver).toBe('influx');
@@ -55,7 +62,9 @@ describe('loadConfig', () => {
     const shown = JSON.stringify(redactedConfig(cfg));
     expect(shown).not.toContain('s3cr3t-token');
     expect(shown).not.toContain('correct horse');
-    expect(SECRET_PATHS).toEqual(expect.arrayContaining(['database.url', 'redis.url', 'auth.adminPassword', 'timeseries.influx.token']));
+    expect(SECRET_PATHS).toEqual(
+      expect.arrayContaining(['database.url', 'redis.url', 'auth.adminPassword', 'timeseries.influx.token']),
+    );
   });
 
   it('lists every problem with where it came from', () => {
@@ -77,7 +86,9 @@ describe('loadConfig', () => {
 
   it('refuses secrets in config files and through generic overrides', () => {
     const file = tmpFile('deploy.yaml', 'database:\n  url: postgres://u:p@db/gw\n');
-    const problems = problemsOf(() => loadConfig({ env: { GRIDWATCH_CONFIG: file, GRIDWATCH__redis__url: 'redis://x' }, cwd: root }));
+    const problems = problemsOf(() =>
+      loadConfig({ env: { GRIDWATCH_CONFIG: file, GRIDWATCH__redis__url: 'redis://x' }, cwd: root }),
+    );
     expect(problems).toEqual([
       `${file}: database.url is a secret and may only come from DATABASE_URL or DATABASE_URL_FILE`,
       'GRIDWATCH__redis__url: redis.url is a secret; set it with its own variable (REDIS_URL) or REDIS_URL_FILE',
@@ -89,13 +100,17 @@ describe('loadConfig', () => {
       /^\/nonexistent\/gw\.yaml: cannot read/,
     );
     const bad = tmpFile('bad.yaml', 'http: [1, 2\n');
-    expect(problemsOf(() => loadConfig({ env: { GRIDWATCH_CONFIG: bad }, cwd: root }))[0]).toMatch(/not valid YAML or JSON/);
+    expect(problemsOf(() => loadConfig({ env: { GRIDWATCH_CONFIG: bad }, cwd: root }))[0]).toMatch(
+      /not valid YAML or JSON/,
+    );
   });
 
   it('needs a token when InfluxDB is chosen, and TLS cert and key together', () => {
     expect(problemsOf(() => loadConfig({ env: { INFLUX_URL: 'http://127.0.0.1:8086' }, cwd: root }))[0]).toMatch(
       /INFLUX_URL and INFLUX_TOKEN/,
     );
-    expect(problemsOf(() => loadConfig({ env: { MQTT_TLS_CERT_FILE: '/x.pem' }, cwd: root }))[0]).toMatch(/set together/);
+    expect(problemsOf(() => loadConfig({ env: { MQTT_TLS_CERT_FILE: '/x.pem' }, cwd: root }))[0]).toMatch(
+      /set together/,
+    );
   });
 });

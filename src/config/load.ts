@@ -16,7 +16,9 @@ const addFormats = addFormatsModule as unknown as typeof addFormatsModule.defaul
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
-    super(`invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n  - ${problems.join('\n  - ')}`);
+    super(
+      `invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n  - ${problems.join('\n  - ')}`,
+    );
   }
 }
 
@@ -58,7 +60,9 @@ interface SchemaNode {
 function collectSecretPaths(node: SchemaNode, prefix: string): string[] {
   if (node.secret) return [prefix];
   if (!node.properties) return [];
-  return Object.entries(node.properties).flatMap(([k, child]) => collectSecretPaths(child, prefix ? `${prefix}.${k}` : k));
+  return Object.entries(node.properties).flatMap(([k, child]) =>
+    collectSecretPaths(child, prefix ? `${prefix}.${k}` : k),
+  );
 }
 
 type Tree = Record<string, unknown>;
@@ -116,7 +120,9 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     if (!name.startsWith('GRIDWATCH__') || value === undefined) continue;
     const p = name.slice('GRIDWATCH__'.length).split('__').join('.');
     if (SECRET_PATHS.includes(p)) {
-      problems.push(`${name}: ${p} is a secret; set it with its own variable (${secretVarOf(p)}) or ${secretVarOf(p)}_FILE`);
+      problems.push(
+        `${name}: ${p} is a secret; set it with its own variable (${secretVarOf(p)}) or ${secretVarOf(p)}_FILE`,
+      );
       continue;
     }
     setPath(config, p, value);
@@ -135,7 +141,9 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     ]);
   }
   if (Boolean(cfg.mqtt.tlsCertFile) !== Boolean(cfg.mqtt.tlsKeyFile)) {
-    throw new ConfigError(['mqtt.tlsCertFile and mqtt.tlsKeyFile must be set together (MQTT_TLS_CERT_FILE, MQTT_TLS_KEY_FILE)']);
+    throw new ConfigError([
+      'mqtt.tlsCertFile and mqtt.tlsKeyFile must be set together (MQTT_TLS_CERT_FILE, MQTT_TLS_KEY_FILE)',
+    ]);
   }
   cfg.dataDir = path.resolve(cwd, cfg.dataDir);
   return cfg;

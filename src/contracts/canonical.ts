@@ -2,7 +2,7 @@
  * Canonical readings and events (ARCHITECTURE.md section 2). Device decoders map vendor payloads onto these;
  * `native` devices send them as they are. One schema, compiled once by ingest, typed from here.
  */
-import { type Static, Type } from 'typebox';
+import { type Static, type TProperties, Type } from 'typebox';
 
 /** Numeric telemetry fields and their sane physical ranges (values outside are rejected as `out_of_range`). */
 export const NUMERIC_FIELDS = {
@@ -58,8 +58,9 @@ const eventBase = {
   id: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
   ts: Type.Optional(Timestamp),
 };
-const ev = <T extends string>(type: T, extra: Record<string, ReturnType<typeof Type.Optional> | object> = {}) =>
-  Type.Object({ type: Type.Literal(type), ...eventBase, ...extra }, { additionalProperties: false });
+// generic over the extra properties so that Static<> keeps each event type's own fields
+const ev = <T extends string, E extends TProperties = Record<never, never>>(type: T, extra?: E) =>
+  Type.Object({ type: Type.Literal(type), ...eventBase, ...((extra ?? {}) as E) }, { additionalProperties: false });
 
 export const EVENT_TYPES = [
   'sos',

@@ -16,7 +16,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { DeviceStatus } from '../contracts/canonical.ts';
 import type { Colour } from '../registry/types.ts';
@@ -173,7 +173,20 @@ export type Dialect = 'sqlite' | 'postgres';
 export interface Database {
   db: Kysely<DB>;
   dialect: Dialect;
+  /** Readiness probe (`select 1`): true when the store answers, false (never a throw) when it does not. */
+  ping(): Promise<boolean>;
   close(): Promise<void>;
+}
+
+function pinger(db: Kysely<DB>): () => Promise<boolean> {
+  return async () => {
+    try {
+      await sql`select 1`.execute(db);
+      return true;
+    } catch {
+      return false;
+    }
+  };
 }
 
 export function toBool(v: unknown): boolean {
@@ -215,7 +228,7 @@ export async function createDatabase(cfg: { url?: string; sqliteFile: string }, 
       throw new Error(`cannot connect to PostgreSQL: ${(e as Error).message}`);
     });
     client.release();
-    return { db, dialect: 'postgres', close: () => db.destroy() };
+    return { db, dialect: 'postgres', ping: pinger(db), close: () => db.destroy() };
   }
 
   const file = cfg.sqliteFile === ':memory:' ? ':memory:' : path.resolve(dataDir, cfg.sqliteFile);
@@ -228,5 +241,5 @@ export async function createDatabase(cfg: { url?: string; sqliteFile: string }, 
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('synchronous = NORMAL');
   const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: sqlite }) });
-  return { db, dialect: 'sqlite', close: () => db.destroy() };
+  return { db, dialect: 'sqlite', ping: pinger(db), close: () => db.destroy() };
 }

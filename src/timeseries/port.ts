@@ -46,6 +46,8 @@ export interface StoredPoint {
   field: string;
   ts: number;
   value: number;
+  /** Present (true) only for points of drill devices, so a reader can tell drill data apart. */
+  drill?: boolean;
 }
 
 export interface AggregatePoint extends StoredPoint {

@@ -1,0 +1,430 @@
+/**
+ * The embedded MQTT broker: aedes 1.x in-process on TCP, MQTT over WebSocket (`/mqtt`) and, with a certificate,
+ * MQTT over TLS.
+ *
+ * - Authentication: username = device id, password = the device secret, checked against its scrypt hash. The
+ *   MQTT client id must equal the device id (see authenticate()).
+ * - ACL: a device publishes only to its own `<base>/<id>/telemetry|event|status` and subscribes only to its own
+ *   `<base>/<id>/cmd|error` (or `<base>/<id>/#` / `+`). Anything else is refused.
+ * - Ingest is fed in-process from aedes' `publish` event, which carries the authenticated client: no internal MQTT
+ *   client, no second subscription match, no extra copy. The transport port it implements is in ingest/module.ts.
+ */
+import { readFileSync } from 'node:fs';
+import http, { type IncomingMessage } from 'node:http';
+import net from 'node:net';
+import type { Duplex } from 'node:stream';
+import tls from 'node:tls';
+import { Aedes, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes';
+import { createWebSocketStream, WebSocketServer } from 'ws';
+import type { Config } from '../config/schema.ts';
+import { deviceTopic, type InboundKind, type OutboundKind } from '../contracts/topics.ts';
+import type { DeviceConnectionHandler, DeviceMessageHandler, DeviceTransport } from '../ingest/module.ts';
+import type { Module } from '../lifecycle/module.ts';
+import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
+import type { DeviceDirectory, DeviceRecord } from '../registry/types.ts';
+
+/** CONNACK return codes of MQTT 3.1.1 (aedes declares them as an ambient const enum, unusable here). */
+const CONNACK = { IDENTIFIER_REJECTED: 2, SERVER_UNAVAILABLE: 3, BAD_USERNAME_OR_PASSWORD: 4, NOT_AUTHORIZED: 5 };
+
+export interface EmbeddedBrokerDeps {
+  config: Config['mqtt'];
+  directory: DeviceDirectory;
+  /**
+   * Checks a secret against a `scrypt$N$r$p$salt$hash` string. Pass `verifyDeviceSecret` from
+   * src/registry/secrets.ts: it caches successes, so the reconnect storm after a restart does not cost a full
+   * scrypt per device.
+   */
+  verifySecret: (secret: string, hash: string) => Promise<boolean>;
+  logger: Logger;
+  metrics?: Metrics;
+  /** Upper bound for stop(); default 5 s. */
+  stopTimeoutMs?: number;
+}
+
+export interface BrokerPorts {
+  tcp: number;
+  ws?: number;
+  tls?: number;
+}
+
+/** Internals of mqtt-packet's parser that the size guard hooks (see guardPacketSize). */
+interface ParserInternals {
+  packet: { length: number };
+  _parseLength(): boolean;
+  _emitError(err: Error): void;
+}
+
+export class EmbeddedBroker implements Module, DeviceTransport {
+  readonly name = 'mqtt-broker';
+  private broker: Aedes | undefined;
+  private readonly servers: net.Server[] = [];
+  private wss: WebSocketServer | undefined;
+  private readonly conns = new Set<Duplex>();
+  private messageHandler: DeviceMessageHandler | undefined;
+  private readonly connectionHandlers = new Set<DeviceConnectionHandler>();
+  /** The live session per device, to tell a stale Last Will (session already taken over) from a real one. */
+  private readonly sessions = new Map<string, Client>();
+  /** Per connection: did it register `offline` on its own status topic as Last Will? */
+  private readonly statusWill = new WeakMap<Client, boolean>();
+  /** Unknown ids refreshed from the registry recently, so a flood of bad ids cannot hammer the database. */
+  private readonly refreshedUnknown = new Map<string, number>();
+  private readonly lastWarn = new Map<string, number>();
+  private readonly prefix: string;
+  private stopping = false;
+  private guardWarned = false;
+  private boundPorts: BrokerPorts | undefined;
+
+  constructor(private readonly deps: EmbeddedBrokerDeps) {
+    this.prefix = `${deps.config.baseTopic}/`;
+  }
+
+  /** The ports actually bound (useful when configured as 0 = any free port for TCP). */
+  get ports(): BrokerPorts {
+    if (!this.boundPorts) throw new Error('broker not started');
+    return this.boundPorts;
+  }
+
+  get ready(): boolean {
+    return this.broker !== undefined && !this.broker.closed && !this.stopping;
+  }
+
+  async start(): Promise<void> {
+    const cfg = this.deps.config;
+    this.stopping = false;
+    const broker = await Aedes.createBroker({
+      concurrency: cfg.concurrency,
+      // A frozen subscriber must not stall delivery for everyone (ARCHITECTURE.md section 5).
+      drainTimeout: cfg.drainTimeoutMs,
+      // Device ids are up to 64 characters; the 23-character limit only binds MQTT 3.1 clients anyway.
+      maxClientsIdLength: 64,
+      // A socket that never sends CONNECT holds a file descriptor for nothing.
+      connectTimeout: 10_000,
+      heartbeatInterval: 60_000,
+      // Device topics have three levels under the base; nothing legitimate comes close to this.
+      maxTopicLevels: 16,
+      preConnect: (client, packet, done) => {
+        const will = packet.will;
+        this.statusWill.set(
+          client,
+          will !== undefined &&
+            will.topic === deviceTopic(cfg.baseTopic, packet.clientId, 'status') &&
+            String(will.payload).trim() === 'offline',
+        );
+        done(null, true);
+      },
+      authenticate: (client, username, password, done) => {
+        this.authenticate(client.id, username, password).then(
+          (code) => {
+            if (code === 0) return done(null, true);
+            const err = new Error('connection refused') as AuthenticateError;
+            err.returnCode = code as AuthenticateError['returnCode'];
+            done(err, null);
+          },
+          (err: unknown) => {
+            this.deps.logger.error({ err, clientId: client.id }, 'mqtt: authentication failed with an error');
+            const e = new Error('server unavailable') as AuthenticateError;
+            e.returnCode = CONNACK.SERVER_UNAVAILABLE as AuthenticateError['returnCode'];
+            done(e, null);
+          },
+        );
+      },
+      authorizePublish: (client, packet, done) => done(this.authorizePublish(client, packet)),
+      authorizeSubscribe: (client, sub, done) => done(null, this.authorizeSubscribe(client, sub)),
+    });
+    this.broker = broker;
+
+    broker.on('publish', (packet, client) => {
+      // No client: the server's own publishes ($SYS heartbeats, our cmd / error replies).
+      if (!client || this.stopping) return;
+      const handler = this.messageHandler;
+      if (!handler) return;
+      const kind = this.inboundKind(packet.topic, client.id);
+      if (!kind) return;
+      // A closed client publishing is aedes delivering its Last Will.
+      const viaLastWill = client.closed;
+      if (viaLastWill) {
+        const current = this.sessions.get(client.id);
+        // The device already has a new session (it reconnected and took over): this will is stale.
+        if (current !== undefined && current !== client) return;
+      }
+      const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+      handler(client.id, kind, payload, viaLastWill);
+    });
+    broker.on('clientReady', (client) => {
+      this.sessions.set(client.id, client);
+      this.deps.metrics?.mqttClients.set(this.sessions.size);
+      if (this.stopping) return;
+      for (const h of this.connectionHandlers) h(client.id, true);
+    });
+    broker.on('clientDisconnect', (client) => {
+      if (this.sessions.get(client.id) === client) this.sessions.delete(client.id);
+      this.deps.metrics?.mqttClients.set(this.sessions.size);
+      if (this.stopping) return;
+      // aedes marks a client that sent DISCONNECT with `_disconnected` (no public flag exists); without it we
+      // treat the end as unclean, which at worst marks a sleepy device offline until its next message.
+      const clean = (client as unknown as { _disconnected?: boolean })._disconnected === true;
+      const info = { clean, statusWill: this.statusWill.get(client) === true };
+      for (const h of this.connectionHandlers) h(client.id, false, info);
+    });
+    broker.on('clientError', (client, err) => {
+      this.deps.logger.debug({ clientId: client.id, err: err.message }, 'mqtt: client error');
+    });
+    broker.on('connectionError', (_client, err) => {
+      this.deps.logger.debug({ err: err.message }, 'mqtt: connection error');
+    });
+    // aedes emits 'error' for persistence failures; an unhandled 'error' event would crash the process.
+    (broker as NodeJS.EventEmitter).on('error', (err: Error) => this.deps.logger.error({ err }, 'mqtt: broker error'));
+
+    try {
+      const tcp = net.createServer(this.handleConnection);
+      const ports: BrokerPorts = { tcp: await this.listen(tcp, cfg.port, cfg.host) };
+      if (cfg.wsPort > 0) ports.ws = await this.startWebSocket(cfg.wsPort, cfg.host);
+      if (cfg.tlsCertFile && cfg.tlsKeyFile && cfg.tlsPort > 0) {
+        const server = tls.createServer(
+          { cert: readFileSync(cfg.tlsCertFile), key: readFileSync(cfg.tlsKeyFile) },
+          this.handleConnection,
+        );
+        ports.tls = await this.listen(server, cfg.tlsPort, cfg.host);
+      }
+      this.boundPorts = ports;
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+    this.deps.logger.info({ ports: this.boundPorts, baseTopic: cfg.baseTopic }, 'mqtt broker listening');
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    const timeoutMs = this.deps.stopTimeoutMs ?? 5000;
+    // 1. stop accepting new connections
+    const serversClosed = this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
+    this.wss?.close();
+    // 2. close every session (aedes disconnects its clients)
+    const broker = this.broker;
+    if (broker && !broker.closed)
+      await bounded(new Promise<void>((resolve) => broker.close(() => resolve())), timeoutMs);
+    // 3. whatever is still open (half-open sockets that never authenticated, slow TLS handshakes): destroy
+    for (const conn of this.conns) conn.destroy();
+    for (const ws of this.wss?.clients ?? []) ws.terminate();
+    await bounded(Promise.all(serversClosed), timeoutMs);
+    this.servers.length = 0;
+    this.conns.clear();
+    this.sessions.clear();
+    this.wss = undefined;
+    this.broker = undefined;
+  }
+
+  // --- DeviceTransport -------------------------------------------------------------------------------------------
+
+  onMessage(handler: DeviceMessageHandler): () => void {
+    this.messageHandler = handler;
+    return () => {
+      if (this.messageHandler === handler) this.messageHandler = undefined;
+    };
+  }
+
+  onConnection(handler: DeviceConnectionHandler): () => void {
+    this.connectionHandlers.add(handler);
+    return () => this.connectionHandlers.delete(handler);
+  }
+
+  /** Publishes on `<base>/<deviceId>/cmd|error` on behalf of the service (bypasses the ACL, as it should). */
+  publishToDevice(deviceId: string, kind: OutboundKind, payload: string | Buffer, qos: 0 | 1 = 0): void {
+    const broker = this.broker;
+    if (!broker || this.stopping) return;
+    const packet: PublishPacket = {
+      cmd: 'publish',
+      topic: deviceTopic(this.deps.config.baseTopic, deviceId, kind),
+      payload: typeof payload === 'string' ? Buffer.from(payload) : payload,
+      qos,
+      retain: false,
+      dup: false,
+    };
+    broker.publish(packet, (err) => {
+      if (err) this.deps.logger.debug({ err, deviceId, kind }, 'mqtt: publish to device failed');
+    });
+  }
+
+  /** Ends a device's session, e.g. after it was disabled or its secret rotated. */
+  disconnectDevice(deviceId: string): void {
+    this.sessions.get(deviceId)?.close();
+  }
+
+  /** Connected device ids (authenticated sessions). */
+  connectedDevices(): IterableIterator<string> {
+    return this.sessions.keys();
+  }
+
+  // --- connections -----------------------------------------------------------------------------------------------
+
+  private readonly handleConnection = (conn: Duplex, req?: IncomingMessage): void => {
+    const broker = this.broker;
+    if (!broker || this.stopping) {
+      conn.destroy();
+      return;
+    }
+    this.conns.add(conn);
+    conn.once('close', () => this.conns.delete(conn));
+    const client = broker.handle(conn, req);
+    this.guardPacketSize(client);
+  };
+
+  /**
+   * aedes 1.x has no maximum packet size and mqtt-packet buffers a whole packet before parsing it, so a device could
+   * make the broker hold up to 256 MB per connection. We hook the parser right after it has read the "remaining
+   * length" of the fixed header and refuse the connection before any of the body is buffered. This touches parser
+   * internals, so it is feature-detected; embedded.int.test.ts proves it still works after an upgrade. Ingest's own
+   * `maxPayloadBytes` check stays as the second line.
+   */
+  private guardPacketSize(client: Client): void {
+    const max = this.deps.config.maxPacketSize;
+    const parser = (client as unknown as { _parser?: Partial<ParserInternals> })._parser;
+    if (!parser || typeof parser._parseLength !== 'function' || typeof parser._emitError !== 'function') {
+      if (!this.guardWarned) {
+        this.guardWarned = true;
+        this.deps.logger.warn('mqtt: cannot enforce maxPacketSize on this aedes version (parser internals changed)');
+      }
+      return;
+    }
+    const parseLength = parser._parseLength;
+    parser._parseLength = function (this: ParserInternals): boolean {
+      const ok = parseLength.call(this);
+      if (ok && this.packet.length > max) {
+        this._emitError(new Error(`packet of ${this.packet.length} bytes exceeds maxPacketSize ${max}`));
+        return false;
+      }
+      return ok;
+    };
+  }
+
+  private listen(server: net.Server, port: number, host: string): Promise<number> {
+    this.servers.push(server);
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        server.on('error', (err) => this.deps.logger.error({ err }, 'mqtt: listener error'));
+        const addr = server.address();
+        resolve(typeof addr === 'object' && addr ? addr.port : port);
+      });
+    });
+  }
+
+  private async startWebSocket(port: number, host: string): Promise<number> {
+    const server = http.createServer((_req, res) => {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('MQTT over WebSocket is on /mqtt\n');
+    });
+    // maxPayload: a WebSocket frame larger than the largest MQTT packet is refused by ws itself (close 1009).
+    const wss = new WebSocketServer({ server, path: '/mqtt', maxPayload: this.deps.config.maxPacketSize + 5 });
+    wss.on('connection', (ws, req) => {
+      const stream = createWebSocketStream(ws);
+      // ws errors surface on the stream; aedes listens to the stream once it owns it
+      stream.on('error', () => {});
+      this.handleConnection(stream, req);
+    });
+    wss.on('error', (err) => this.deps.logger.error({ err }, 'mqtt: websocket server error'));
+    this.wss = wss;
+    return this.listen(server, port, host);
+  }
+
+  // --- authentication --------------------------------------------------------------------------------------------
+
+  /** Resolves to a CONNACK return code: 0 accepted. */
+  private async authenticate(
+    clientId: string,
+    username: string | undefined,
+    password: Buffer | undefined,
+  ): Promise<number> {
+    if (!username || !password || password.length === 0)
+      return this.refuse('missing_credentials', clientId, CONNACK.BAD_USERNAME_OR_PASSWORD);
+    // One session per device: the client id must be the device id. aedes closes an older session when a new one
+    // with the same client id arrives, so a stolen secret cannot coexist unnoticed with the real device — the two
+    // keep kicking each other off, which shows up as connection churn — instead of quietly running side by side.
+    if (clientId !== username) return this.refuse('client_id_mismatch', clientId, CONNACK.IDENTIFIER_REJECTED);
+    const record = this.deps.directory.get(username) ?? (await this.refreshUnknown(username));
+    if (!record) return this.refuse('unknown_device', username, CONNACK.BAD_USERNAME_OR_PASSWORD);
+    if (!(await this.deps.verifySecret(password.toString('utf8'), record.secretHash))) {
+      return this.refuse('bad_secret', username, CONNACK.BAD_USERNAME_OR_PASSWORD);
+    }
+    // Checked after the secret, so only the device's owner learns that it is disabled.
+    if (record.disabled) return this.refuse('disabled_device', username, CONNACK.NOT_AUTHORIZED);
+    return 0;
+  }
+
+  /** A device provisioned on another node may not be in this node's directory yet: re-read it, at most every 30 s. */
+  private async refreshUnknown(deviceId: string): Promise<DeviceRecord | undefined> {
+    const now = Date.now();
+    const last = this.refreshedUnknown.get(deviceId);
+    if (last !== undefined && now - last < 30_000) return undefined;
+    if (this.refreshedUnknown.size >= 10_000) this.refreshedUnknown.clear();
+    this.refreshedUnknown.set(deviceId, now);
+    await this.deps.directory.refresh(deviceId);
+    return this.deps.directory.get(deviceId);
+  }
+
+  private refuse(reason: string, id: string, code: number): number {
+    this.deps.metrics?.mqttAuthFailures.labels(reason).inc();
+    this.warnLimited(`${id}|auth`, { deviceId: id, reason }, 'mqtt: connection refused');
+    return code;
+  }
+
+  // --- ACL -------------------------------------------------------------------------------------------------------
+
+  private authorizePublish(client: Client | null, packet: PublishPacket): Error | null {
+    // client is null only for a stale Last Will of another broker node; it belongs to the client id it names.
+    const owner = client?.id ?? (packet as { clientId?: string }).clientId;
+    const kind = owner ? this.inboundKind(packet.topic, owner) : undefined;
+    if (!kind) {
+      this.deps.metrics?.mqttDenied.labels('publish').inc();
+      this.warnLimited(`${owner}|publish`, { deviceId: owner, topic: packet.topic }, 'mqtt: publish denied');
+      // MQTT 3.1.1 has no negative PUBACK: aedes closes the connection, which is the right answer to a device
+      // writing into another device's topics.
+      return new Error(`publish to ${packet.topic} is not allowed`);
+    }
+    // Only status is meant to be retained; a retained reading or event would be replayed to later subscribers.
+    if (kind !== 'status') packet.retain = false;
+    return null;
+  }
+
+  private authorizeSubscribe(client: Client, sub: Subscription): Subscription | null {
+    const rest = this.ownRest(sub.topic, client.id);
+    if (rest === 'cmd' || rest === 'error' || rest === '#' || rest === '+') return sub;
+    this.deps.metrics?.mqttDenied.labels('subscribe').inc();
+    this.warnLimited(`${client.id}|subscribe`, { deviceId: client.id, topic: sub.topic }, 'mqtt: subscribe denied');
+    return null; // SUBACK 128 for this filter; the connection stays up
+  }
+
+  /** The part of `topic` after `<base>/<deviceId>/`, or undefined when it is not under the device. */
+  private ownRest(topic: string, deviceId: string): string | undefined {
+    const p = this.prefix;
+    if (!topic.startsWith(p) || !topic.startsWith(deviceId, p.length)) return undefined;
+    const at = p.length + deviceId.length;
+    if (topic.charCodeAt(at) !== 47 /* '/' */) return undefined;
+    return topic.slice(at + 1);
+  }
+
+  private inboundKind(topic: string, deviceId: string): InboundKind | undefined {
+    const rest = this.ownRest(topic, deviceId);
+    return rest === 'telemetry' || rest === 'event' || rest === 'status' ? rest : undefined;
+  }
+
+  private warnLimited(key: string, fields: Record<string, unknown>, msg: string): void {
+    const now = Date.now();
+    const last = this.lastWarn.get(key);
+    if (last !== undefined && now - last < 60_000) {
+      this.deps.logger.debug(fields, msg);
+      return;
+    }
+    if (this.lastWarn.size >= 10_000) this.lastWarn.clear();
+    this.lastWarn.set(key, now);
+    this.deps.logger.warn(fields, msg);
+  }
+}
+
+async function bounded(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([p, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
+}

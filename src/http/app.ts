@@ -1,0 +1,177 @@
+/**
+ * The Fastify app: plugins (helmet, cookie, rate-limit, swagger), one error shape, authentication and the routes.
+ * Built by `buildHttpApp(deps)`; the HttpServer module listens.
+ */
+import cookie from '@fastify/cookie';
+import helmet from '@fastify/helmet';
+import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Config } from '../config/schema.ts';
+import type { Logger } from '../logger.ts';
+import { RegistryError, type Registry, type Scope, type Staff } from '../registry/port.ts';
+import type { Role } from '../registry/types.ts';
+import type { TimeSeriesStore } from '../timeseries/port.ts';
+import { authRoutes, SESSION_COOKIE } from './routes/auth.ts';
+import { deviceRoutes } from './routes/devices.ts';
+import { opsRoutes, type ReadinessCheck } from './routes/ops.ts';
+import { readingRoutes } from './routes/readings.ts';
+import { registryRoutes } from './routes/registry.ts';
+import { staffRoutes } from './routes/staff.ts';
+import { ErrorBody } from './schemas.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The signed-in staff member, set by `app.authenticate`. */
+    staff?: Staff;
+    scope?: Scope;
+  }
+  interface FastifyInstance {
+    authenticate: (req: FastifyRequest, reply: FastifyReply) => Promise<void>;
+    requireRoles: (...roles: Role[]) => (req: FastifyRequest, reply: FastifyReply) => Promise<void>;
+  }
+}
+
+/** Live device state kept by the broker's status tracker. */
+export interface DeviceStateSource {
+  get(deviceId: string):
+    | {
+        status: 'online' | 'offline' | 'unknown';
+        lastSeen?: number;
+        lastReading?: Record<string, { value: number | boolean; ts: number }>;
+      }
+    | undefined;
+}
+
+export interface HttpDeps {
+  config: Config;
+  log: Logger;
+  registry: Registry;
+  timeseries: TimeSeriesStore;
+  deviceState: DeviceStateSource;
+  metricsText: () => Promise<{ contentType: string; body: string }>;
+  readiness: ReadinessCheck[];
+  /** Model ids with their kind, for the API's device answers and provisioning checks. */
+  models: { get(id: string): { id: string; kind: string } | undefined; list(): unknown[] };
+}
+
+export class HttpError extends Error {
+  constructor(
+    readonly statusCode: number,
+    readonly code: string,
+    message: string,
+    readonly details?: unknown[],
+  ) {
+    super(message);
+  }
+}
+
+export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.log.child({ module: 'http' }),
+    trustProxy: deps.config.http.trustProxy,
+    disableRequestLogging: false,
+    bodyLimit: 1_048_576,
+    ajv: { customOptions: { allErrors: false, coerceTypes: 'array', removeAdditional: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.addSchema(ErrorBody);
+  await app.register(helmet, {
+    // the Swagger UI needs inline scripts and styles on /docs; everything else keeps the strict defaults
+    contentSecurityPolicy: {
+      directives: { 'script-src': ["'self'", "'unsafe-inline'"], 'style-src': ["'self'", "'unsafe-inline'"] },
+    },
+  });
+  await app.register(cookie);
+  await app.register(rateLimit, {
+    global: false,
+    errorResponseBuilder: (_req, ctx) => ({
+      statusCode: 429,
+      error: 'too_many_requests',
+      message: `too many attempts; try again in ${Math.ceil(ctx.ttl / 1000)} s`,
+    }),
+  });
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'GridWatch API', version: '1', description: 'Community emergency coordination and IoT alerting' },
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer' },
+          cookie: { type: 'apiKey', in: 'cookie', name: SESSION_COOKIE },
+        },
+      },
+      security: [{ bearer: [] }, { cookie: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  app.setErrorHandler((err: FastifyError | HttpError | RegistryError, req, reply) => {
+    if (err instanceof HttpError) {
+      return reply.code(err.statusCode).send({ error: err.code, message: err.message, details: err.details });
+    }
+    if (err instanceof RegistryError) {
+      const status = err.code === 'not_found' ? 404 : err.code === 'conflict' ? 409 : 400;
+      return reply.code(status).send({ error: err.code, message: err.message, details: err.details });
+    }
+    const fe = err as FastifyError;
+    if (fe.validation) {
+      const details = fe.validation.map((v) => ({
+        path: `${fe.validationContext ?? ''}${v.instancePath}`,
+        message: v.message,
+        params: v.params,
+      }));
+      return reply.code(400).send({ error: 'bad_request', message: fe.message, details });
+    }
+    if (fe.statusCode === 429) return reply.code(429).send({ error: 'too_many_requests', message: fe.message });
+    if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) {
+      return reply.code(fe.statusCode).send({ error: fe.code?.toLowerCase() ?? 'bad_request', message: fe.message });
+    }
+    req.log.error({ err }, 'request failed');
+    return reply.code(500).send({ error: 'internal', message: 'internal error; see the server log' });
+  });
+  app.setNotFoundHandler((req, reply) => {
+    reply.code(404).send({ error: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}` });
+  });
+
+  app.decorate('authenticate', async (req: FastifyRequest) => {
+    const header = req.headers.authorization;
+    const token = header?.startsWith('Bearer ') ? header.slice(7).trim() : req.cookies[SESSION_COOKIE];
+    if (!token)
+      throw new HttpError(
+        401,
+        'unauthorized',
+        'sign in first: POST /api/v1/auth/login, then send the token as Authorization: Bearer <token>',
+      );
+    const staff = await deps.registry.resolveSession(token);
+    if (!staff) throw new HttpError(401, 'unauthorized', 'the session has expired or was revoked; sign in again');
+    req.staff = staff;
+    req.scope = deps.registry.scopeOf(staff);
+  });
+  app.decorate('requireRoles', (...roles: Role[]) => async (req: FastifyRequest) => {
+    if (!req.staff) throw new HttpError(401, 'unauthorized', 'sign in first');
+    if (!req.staff.roles.some((r) => roles.includes(r))) {
+      throw new HttpError(403, 'forbidden', `this needs one of the roles: ${roles.join(', ')}`);
+    }
+  });
+
+  await app.register(opsRoutes, { deps });
+  await app.register(authRoutes, { deps, prefix: '/api/v1' });
+  await app.register(registryRoutes, { deps, prefix: '/api/v1' });
+  await app.register(deviceRoutes, { deps, prefix: '/api/v1' });
+  await app.register(readingRoutes, { deps, prefix: '/api/v1' });
+  await app.register(staffRoutes, { deps, prefix: '/api/v1' });
+  // the type provider only matters while routes are declared; callers need the plain instance
+  return app as unknown as FastifyInstance;
+}
+
+/** Narrowed request scope after `authenticate`. */
+export function scopeOf(req: FastifyRequest): Scope {
+  if (!req.scope) throw new HttpError(401, 'unauthorized', 'sign in first');
+  return req.scope;
+}
+
+export function inScope(scope: Scope, gridId: string | undefined): boolean {
+  return scope.all || (gridId !== undefined && scope.gridIds.includes(gridId));
+}

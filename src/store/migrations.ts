@@ -1,0 +1,196 @@
+/**
+ * Schema migrations, in code so that they ship inside the bundle and run the same on SQLite and PostgreSQL.
+ * Names sort lexically (Kysely applies them in name order): `NNN_topic`. Never edit a released migration; add one.
+ * DDL is written with Kysely's schema builder using only types both dialects understand: text, integer, bigint
+ * (see the conventions in src/store/db.ts).
+ */
+import { type Kysely, type Migration, sql } from 'kysely';
+
+const registry001: Migration = {
+  async up(db: Kysely<unknown>): Promise<void> {
+    await db.schema
+      .createTable('district')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('name', 'text', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createTable('street')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('district_id', 'text', (c) => c.notNull().references('district.id'))
+      .addColumn('name', 'text', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createTable('community')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('street_id', 'text', (c) => c.notNull().references('street.id'))
+      .addColumn('name', 'text', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createTable('grid')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('community_id', 'text', (c) => c.notNull().references('community.id'))
+      .addColumn('name', 'text', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createTable('building')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('grid_id', 'text', (c) => c.notNull().references('grid.id'))
+      .addColumn('community_id', 'text', (c) => c.notNull().references('community.id'))
+      .addColumn('name', 'text', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createTable('unit')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('building_id', 'text', (c) => c.notNull().references('building.id'))
+      .addColumn('name', 'text', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createTable('charging_area')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('community_id', 'text', (c) => c.notNull().references('community.id'))
+      .addColumn('building_id', 'text', (c) => c.references('building.id'))
+      .addColumn('name', 'text', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createTable('household')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('unit_id', 'text', (c) => c.notNull().references('unit.id'))
+      .addColumn('building_id', 'text', (c) => c.notNull().references('building.id'))
+      .addColumn('grid_id', 'text', (c) => c.notNull().references('grid.id'))
+      .addColumn('community_id', 'text', (c) => c.notNull().references('community.id'))
+      .addColumn('room', 'text', (c) => c.notNull())
+      .addColumn('address', 'text', (c) => c.notNull())
+      .addColumn('colour', 'text', (c) => c.notNull().check(colourCheck()))
+      .addColumn('lone_elderly', 'integer', (c) => c.notNull().defaultTo(0))
+      .addColumn('at_risk', 'integer', (c) => c.notNull().defaultTo(0))
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addUniqueConstraint('household_unit_room_uq', ['unit_id', 'room'])
+      .execute();
+    await db.schema
+      .createTable('resident')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('household_id', 'text', (c) => c.notNull().references('household.id').onDelete('cascade'))
+      .addColumn('full_name', 'text', (c) => c.notNull())
+      .addColumn('birth_year', 'integer')
+      .addColumn('lone_elderly', 'integer', (c) => c.notNull().defaultTo(0))
+      .addColumn('at_risk', 'integer', (c) => c.notNull().defaultTo(0))
+      .execute();
+    await db.schema
+      .createTable('emergency_contact')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('household_id', 'text', (c) => c.notNull().references('household.id').onDelete('cascade'))
+      .addColumn('position', 'integer', (c) => c.notNull())
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('phone', 'text', (c) => c.notNull())
+      .addColumn('relation', 'text', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createTable('staff')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('username', 'text', (c) => c.notNull().unique())
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('phone', 'text')
+      .addColumn('password_hash', 'text', (c) => c.notNull())
+      .addColumn('disabled', 'integer', (c) => c.notNull().defaultTo(0))
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createTable('staff_role')
+      .addColumn('staff_id', 'text', (c) => c.notNull().references('staff.id').onDelete('cascade'))
+      .addColumn('role', 'text', (c) => c.notNull())
+      .addPrimaryKeyConstraint('staff_role_pk', ['staff_id', 'role'])
+      .execute();
+    await db.schema
+      .createTable('staff_coverage')
+      .addColumn('staff_id', 'text', (c) => c.notNull().references('staff.id').onDelete('cascade'))
+      .addColumn('level', 'text', (c) => c.notNull())
+      .addColumn('node_id', 'text', (c) => c.notNull())
+      .addPrimaryKeyConstraint('staff_coverage_pk', ['staff_id', 'level', 'node_id'])
+      .execute();
+    await db.schema
+      .createTable('session')
+      .addColumn('token_hash', 'text', (c) => c.primaryKey())
+      .addColumn('staff_id', 'text', (c) => c.notNull().references('staff.id').onDelete('cascade'))
+      .addColumn('expires_at', 'bigint', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createTable('device')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('model', 'text', (c) => c.notNull())
+      .addColumn('install_kind', 'text', (c) => c.notNull())
+      .addColumn('install_id', 'text', (c) => c.notNull())
+      .addColumn('household_id', 'text', (c) => c.references('household.id'))
+      .addColumn('unit_id', 'text', (c) => c.references('unit.id'))
+      .addColumn('building_id', 'text', (c) => c.references('building.id'))
+      .addColumn('area_id', 'text', (c) => c.references('charging_area.id'))
+      .addColumn('grid_id', 'text', (c) => c.references('grid.id'))
+      .addColumn('community_id', 'text', (c) => c.references('community.id'))
+      .addColumn('drill', 'integer', (c) => c.notNull().defaultTo(0))
+      .addColumn('disabled', 'integer', (c) => c.notNull().defaultTo(0))
+      .addColumn('secret_hash', 'text', (c) => c.notNull())
+      .addColumn('status', 'text', (c) => c.notNull().defaultTo('unknown'))
+      .addColumn('last_seen', 'bigint')
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .execute();
+
+    // Indexes follow the lookups: the console lists households per grid and colour, households of a building,
+    // residents/contacts per household (page assembly), devices per household/building/grid, staff per coverage
+    // node, and the session sweeper scans by expiry.
+    const indexes: Array<[string, string, string[]]> = [
+      ['street_district_idx', 'street', ['district_id']],
+      ['community_street_idx', 'community', ['street_id']],
+      ['grid_community_idx', 'grid', ['community_id']],
+      ['building_grid_idx', 'building', ['grid_id']],
+      ['building_community_idx', 'building', ['community_id']],
+      ['unit_building_idx', 'unit', ['building_id']],
+      ['charging_area_community_idx', 'charging_area', ['community_id']],
+      ['household_grid_idx', 'household', ['grid_id', 'colour']],
+      ['household_building_idx', 'household', ['building_id']],
+      ['household_community_idx', 'household', ['community_id']],
+      ['resident_household_idx', 'resident', ['household_id']],
+      ['emergency_contact_household_idx', 'emergency_contact', ['household_id']],
+      ['staff_coverage_node_idx', 'staff_coverage', ['node_id']],
+      ['session_expires_idx', 'session', ['expires_at']],
+      ['session_staff_idx', 'session', ['staff_id']],
+      ['device_household_idx', 'device', ['household_id']],
+      ['device_building_idx', 'device', ['building_id']],
+      ['device_grid_idx', 'device', ['grid_id']],
+      ['device_area_idx', 'device', ['area_id']],
+    ];
+    for (const [name, table, columns] of indexes) {
+      await db.schema.createIndex(name).on(table).columns(columns).execute();
+    }
+  },
+  async down(db: Kysely<unknown>): Promise<void> {
+    for (const t of [
+      'device',
+      'session',
+      'staff_coverage',
+      'staff_role',
+      'staff',
+      'emergency_contact',
+      'resident',
+      'household',
+      'charging_area',
+      'unit',
+      'building',
+      'grid',
+      'community',
+      'street',
+      'district',
+    ]) {
+      await db.schema.dropTable(t).ifExists().execute();
+    }
+  },
+};
+
+/** A CHECK keeps a bad import or a manual SQL fix from writing a colour the rest of the system cannot route. */
+function colourCheck() {
+  return sql<boolean>`colour in ('red', 'orange', 'yellow', 'blue', 'green')`;
+}
+
+/** All migrations, by name. Other modules append theirs here (`002_alerts`, …). */
+export const MIGRATIONS: Readonly<Record<string, Migration>> = {
+  '001_registry': registry001,
+};

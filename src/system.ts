@@ -1,0 +1,249 @@
+/**
+ * The composition root: builds every module from the config, starts them in order and stops them in reverse.
+ * `npm start` (src/main.ts) and the end-to-end tests both build the system here, so what is tested is what runs.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { getModel, MODELS } from '../devices/index.ts';
+import { EmbeddedBroker } from './broker/embedded.ts';
+import { DeviceStatusTracker } from './broker/status.ts';
+import { Bus } from './bus.ts';
+import { type Clock, systemClock } from './clock/clock.ts';
+import type { Config } from './config/schema.ts';
+import { buildHttpApp } from './http/app.ts';
+import { HttpServer } from './http/server.ts';
+import { IngestModule } from './ingest/module.ts';
+import { IngestPipeline } from './ingest/pipeline.ts';
+import { type Module, stopAll } from './lifecycle/module.ts';
+import { RedisModule } from './lifecycle/redis.ts';
+import type { Logger } from './logger.ts';
+import { createMetrics, type Metrics } from './metrics.ts';
+import { SqlRegistry } from './registry/registry.ts';
+import { generateSecret, verifyDeviceSecret } from './registry/secrets.ts';
+import { type DemoDevice, seedIfEmpty, writeSecretsFile } from './registry/seed.ts';
+import { createDatabase, type Database } from './store/db.ts';
+import { migrateToLatest } from './store/migrate.ts';
+import { createTimeSeries } from './timeseries/index.ts';
+import type { TimeSeriesStore } from './timeseries/port.ts';
+import { SimulatedFleet } from '../simulators/fleet.ts';
+
+export interface SystemOptions {
+  clock?: Clock;
+  /** Project root, for relative seed paths; default: the current directory. */
+  root?: string;
+}
+
+/** A running GridWatch node; fields are exposed for tests and benchmarks. */
+export class GridWatch {
+  readonly bus: Bus;
+  readonly metrics: Metrics;
+  readonly modules: Module[] = [];
+  redis!: RedisModule;
+  database!: Database;
+  registry!: SqlRegistry;
+  timeseries!: TimeSeriesStore;
+  broker!: EmbeddedBroker;
+  status!: DeviceStatusTracker;
+  pipeline!: IngestPipeline;
+  http!: HttpServer;
+  fleet?: SimulatedFleet;
+  private readonly clock: Clock;
+  private readonly root: string;
+  private started = false;
+
+  constructor(
+    readonly config: Config,
+    readonly log: Logger,
+    opts: SystemOptions = {},
+  ) {
+    this.clock = opts.clock ?? systemClock;
+    this.root = opts.root ?? process.cwd();
+    this.bus = new Bus((event, err) => log.error({ err, event }, 'bus listener failed'));
+    this.metrics = createMetrics();
+  }
+
+  /** Starts each module in turn; if one fails, the ones already started are stopped again. */
+  async start(): Promise<void> {
+    const { config, log } = this;
+    mkdirSync(config.dataDir, { recursive: true });
+    try {
+      this.redis = await this.add(new RedisModule(config.redis, config.dataDir, log.child({ module: 'redis' })));
+      await this.startStores();
+      await this.startDeviceSide();
+      await this.startHttp();
+      if (config.demo.enabled) await this.startDemo();
+      this.started = true;
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+  }
+
+  private async add<M extends Module>(m: M): Promise<M> {
+    await m.start();
+    this.modules.push(m);
+    return m;
+  }
+
+  private async startStores(): Promise<void> {
+    const { config, log } = this;
+    this.database = await createDatabase(config.database, config.dataDir);
+    this.modules.push({ name: 'database', start: async () => {}, stop: () => this.database.close() });
+    await migrateToLatest(this.database.db);
+    this.registry = await this.add(
+      new SqlRegistry(this.database, {
+        knownModel: (id) => getModel(id) !== undefined,
+        logger: log.child({ module: 'registry' }),
+        clock: this.clock,
+      }),
+    );
+    if (config.registry.seedFile) {
+      const seeded = await seedIfEmpty(this.registry, path.resolve(this.root, config.registry.seedFile));
+      if (seeded.seeded) {
+        log.info({ counts: seeded.counts, file: config.registry.seedFile }, 'registry seeded');
+        // Device secrets are for the simulators, generated staff passwords for people trying the demo: both only
+        // in a 0600 file under the data dir, never in a log.
+        await writeSecretsFile(this.demoSecretsFile(), {
+          deviceSecrets: seeded.deviceSecrets,
+          staffPasswords: seeded.staffPasswords,
+        });
+      }
+    }
+    await this.ensureAdmin();
+    this.timeseries = await this.add(
+      createTimeSeries(config.timeseries, config.dataDir, log.child({ module: 'timeseries' })),
+    );
+  }
+
+  private async startDeviceSide(): Promise<void> {
+    const { config, log, bus, metrics, registry } = this;
+    this.broker = new EmbeddedBroker({
+      config: config.mqtt,
+      directory: registry.devices,
+      verifySecret: verifyDeviceSecret,
+      logger: log.child({ module: 'broker' }),
+      metrics,
+      stopTimeoutMs: Math.min(5000, config.shutdownTimeoutMs),
+    });
+    await this.add(this.broker);
+    this.status = new DeviceStatusTracker({
+      bus,
+      clock: this.clock,
+      directory: registry.devices,
+      getModel,
+      load: () => registry.loadDeviceStates(),
+      save: (rows) => registry.saveDeviceStates(rows),
+      config: config.mqtt,
+      logger: log.child({ module: 'status' }),
+      metrics,
+    });
+    await this.add(this.status);
+    this.pipeline = new IngestPipeline({
+      baseTopic: config.mqtt.baseTopic,
+      config: config.ingest,
+      directory: registry.devices,
+      getModel,
+      bus,
+      timeseries: this.timeseries,
+      metrics,
+      logger: log.child({ module: 'ingest' }),
+      clock: this.clock,
+      replies: this.broker,
+      status: this.status,
+    });
+    await this.add(new IngestModule({ transport: this.broker, pipeline: this.pipeline, status: this.status }));
+  }
+
+  private async startHttp(): Promise<void> {
+    const { config, log, registry, metrics } = this;
+    const app = await buildHttpApp({
+      config,
+      log,
+      registry,
+      timeseries: this.timeseries,
+      deviceState: this.status,
+      metricsText: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
+      readiness: [
+        { name: 'broker', check: async () => this.broker.ready },
+        { name: 'redis', check: () => this.redis.ping() },
+        { name: 'database', check: () => this.database.ping() },
+        { name: 'timeseries', check: () => this.timeseries.ping() },
+      ],
+      models: {
+        get: (id) => getModel(id),
+        list: () =>
+          MODELS.map((m) => ({
+            id: m.id,
+            vendor: m.vendor,
+            family: m.family,
+            kind: m.kind,
+            description: m.description,
+            fields: m.fields,
+            events: m.events,
+            commands: m.commands,
+            lastSeenTimeoutS: m.lastSeenTimeoutS,
+          })),
+      },
+    });
+    this.http = await this.add(new HttpServer(app, config.http, log));
+  }
+
+  private demoSecretsFile(): string {
+    return path.join(this.config.dataDir, 'demo-secrets.json');
+  }
+
+  private async startDemo(): Promise<void> {
+    const file = this.demoSecretsFile();
+    if (!existsSync(file)) {
+      this.log.warn(
+        { file },
+        'demo: no device secrets file (the registry was not seeded by this data dir); no simulated devices',
+      );
+      return;
+    }
+    const { deviceSecrets: devices } = JSON.parse(readFileSync(file, 'utf8')) as { deviceSecrets: DemoDevice[] };
+    this.fleet = new SimulatedFleet({
+      url: `mqtt://127.0.0.1:${this.broker.ports.tcp}`,
+      baseTopic: this.config.mqtt.baseTopic,
+      devices,
+      speed: this.config.demo.speed,
+      intervalS: this.config.demo.intervalS,
+      log: this.log.child({ module: 'demo' }),
+    });
+    await this.add(this.fleet);
+    this.log.info({ devices: devices.length, speed: this.config.demo.speed }, 'demo: simulated devices publishing');
+  }
+
+  /**
+   * The bootstrap admin: GRIDWATCH_ADMIN_PASSWORD when set; otherwise, on a first start, a generated password in
+   * data/admin-password.txt (0600) so that a newcomer can sign in without reading logs for secrets.
+   */
+  private async ensureAdmin(): Promise<void> {
+    const pw = this.config.auth.adminPassword;
+    if (pw) {
+      await this.registry.ensureAdmin(pw);
+      return;
+    }
+    const file = path.join(this.config.dataDir, 'admin-password.txt');
+    if (existsSync(file)) return;
+    const generated = generateSecret();
+    await this.registry.ensureAdmin(generated);
+    writeFileSync(file, `${generated}\n`, { mode: 0o600 });
+    this.log.info(
+      { file },
+      'admin account created; its password is in this file (set GRIDWATCH_ADMIN_PASSWORD to choose one)',
+    );
+  }
+
+  async stop(): Promise<void> {
+    const modules = this.modules.splice(0);
+    await stopAll(modules, this.config.shutdownTimeoutMs, (m, err) =>
+      this.log.error({ err, module: m.name }, 'stop failed'),
+    );
+    this.started = false;
+  }
+
+  get running(): boolean {
+    return this.started;
+  }
+}
