@@ -78,10 +78,10 @@ export function createMetrics(opts: MetricsOptions = {}) {
 
   // Zero-initialise every known label value: a rate() over a series that appears only with its first increment
   // misses that increment, and dashboards and alerts want to see "0 rejected" rather than "no data".
-  for (const kind of INBOUND_KINDS) ingestMessages.labels(kind);
-  for (const reason of REJECT_REASONS) ingestRejected.labels(reason);
-  for (const type of EVENT_TYPES) eventsProcessed.labels(type);
-  for (const action of ['publish', 'subscribe']) mqttDenied.labels(action);
+  for (const kind of INBOUND_KINDS) ingestMessages.labels(kind).inc(0);
+  for (const reason of REJECT_REASONS) ingestRejected.labels(reason).inc(0);
+  for (const type of EVENT_TYPES) eventsProcessed.labels(type).inc(0);
+  for (const action of ['publish', 'subscribe']) mqttDenied.labels(action).inc(0);
 
   return {
     registry,

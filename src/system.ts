@@ -110,9 +110,7 @@ export class GridWatch {
       }
     }
     await this.ensureAdmin();
-    this.timeseries = await this.add(
-      createTimeSeries(config.timeseries, config.dataDir, log.child({ module: 'timeseries' })),
-    );
+    this.timeseries = await this.add(createTimeSeries(config.timeseries, config.dataDir, log));
   }
 
   private async startDeviceSide(): Promise<void> {

@@ -72,7 +72,6 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.log.child({ module: 'http' }),
     trustProxy: deps.config.http.trustProxy,
-    disableRequestLogging: false,
     bodyLimit: 1_048_576,
     ajv: { customOptions: { allErrors: false, coerceTypes: 'array', removeAdditional: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();

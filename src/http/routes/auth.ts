@@ -13,7 +13,15 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ deps: HttpDeps }> = async (
     '/auth/login',
     {
       config: {
-        rateLimit: { max: deps.config.auth.loginRateLimitMax, timeWindow: deps.config.auth.loginRateLimitWindowMs },
+        rateLimit: {
+          max: deps.config.auth.loginRateLimitMax,
+          timeWindow: deps.config.auth.loginRateLimitWindowMs,
+          // per address and account: guessing one account's password is slowed down, while a community office
+          // behind one NAT address can still sign its whole staff in at 8 a.m.
+          hook: 'preValidation',
+          keyGenerator: (req) =>
+            `${req.ip}|${String((req.body as { username?: unknown } | undefined)?.username ?? '')}`,
+        },
       },
       schema: {
         tags: ['auth'],
