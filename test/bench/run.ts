@@ -1,0 +1,67 @@
+/**
+ * `npm run bench`: prints the figures of the ingest spine on this machine.
+ *   1. start-up of a node on the embedded defaults (seeding the sample community on a fresh data dir)
+ *   2. the demo's message rate with the default settings
+ *   3. ingest throughput from 180 real MQTT clients in another process, QoS 1 and QoS 0, every point counted
+ * Options: BENCH_SECONDS (default 10), BENCH_CLIENTS (default 200).
+ */
+import { ADMIN_PASSWORD, startNode, waitFor } from '../support/system.ts';
+import { runIngestBench } from './ingest-bench.ts';
+
+const seconds = Number(process.env.BENCH_SECONDS ?? 10);
+const clients = Number(process.env.BENCH_CLIENTS ?? 200);
+
+async function main(): Promise<void> {
+  const rows: [string, string][] = [];
+
+  let t = Date.now();
+  const node = await startNode({ GRIDWATCH_DEMO: 'true', GRIDWATCH_DEMO_SPEED: '60' });
+  rows.push(['start-up, fresh data dir (seed 150 households, 201 devices, demo connected)', `${Date.now() - t} ms`]);
+  const token = await node.login('admin', ADMIN_PASSWORD);
+  t = Date.now();
+  await waitFor('all demo devices online', async () => {
+    const r = await node.api('GET', '/api/v1/devices?status=online&limit=1000', undefined, token);
+    return r.body.items.length >= 201;
+  });
+  rows.push(['demo devices online after start', `${Date.now() - t} ms`]);
+  const count = async () => {
+    const m = node.system.metrics.registry.getSingleMetric('gridwatch_ingest_messages_total');
+    return (await m!.get()).values.reduce((n, v) => n + v.value, 0);
+  };
+  const c0 = await count();
+  await new Promise((r) => setTimeout(r, 15_000));
+  rows.push([
+    'demo ingest rate (default speed 60×, 5-min interval)',
+    `${(((await count()) - c0) / 15).toFixed(1)} msg/s`,
+  ]);
+  await node.stop();
+
+  t = Date.now();
+  const restart = await startNode();
+  rows.push(['start-up, fresh data dir, no demo', `${Date.now() - t} ms`]);
+  for (const qos of [1, 0] as const) {
+    const r = await runIngestBench({ clients, seconds, qos }, restart);
+    rows.push([
+      `ingest, QoS ${qos}: ${r.load.clients} MQTT clients, ${r.load.seconds.toFixed(1)} s`,
+      `${r.ingestedPerSecond} msg/s`,
+    ]);
+    rows.push([
+      `  points stored / expected (lost: ${r.pointsExpected - r.pointsStored}), rejected ${r.rejected}`,
+      `${r.pointsStored} / ${r.pointsExpected}`,
+    ]);
+    rows.push(['  service RSS peak, event-loop delay p99', `${r.rssPeakMb} MB, ${r.eventLoopP99Ms} ms`]);
+  }
+  await restart.stop();
+
+  const width = Math.max(...rows.map(([k]) => k.length));
+  process.stdout.write(`\nGridWatch ingest benchmark (${new Date().toISOString()}, Node ${process.version})\n`);
+  for (const [k, v] of rows) process.stdout.write(`${k.padEnd(width)}  ${v}\n`);
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    process.stderr.write(`bench failed: ${(err as Error).stack}\n`);
+    process.exit(1);
+  },
+);
