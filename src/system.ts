@@ -14,6 +14,7 @@ import { buildHttpApp } from './http/app.ts';
 import { HttpServer } from './http/server.ts';
 import { IngestModule } from './ingest/module.ts';
 import { IngestPipeline } from './ingest/pipeline.ts';
+import { RedisEventDedupe } from './ingest/redis-dedupe.ts';
 import { type Module, stopAll } from './lifecycle/module.ts';
 import { RedisModule } from './lifecycle/redis.ts';
 import type { Logger } from './logger.ts';
@@ -148,6 +149,7 @@ export class GridWatch {
       clock: this.clock,
       replies: this.broker,
       status: this.status,
+      dedupe: new RedisEventDedupe(this.redis.client, config.ingest.dedupeWindowS * 1000),
     });
     await this.add(new IngestModule({ transport: this.broker, pipeline: this.pipeline, status: this.status }));
   }

@@ -26,9 +26,19 @@ describe('a node on PostgreSQL', () => {
     const households = await node.api('GET', '/api/v1/households?limit=1000', undefined, token);
     expect(households.body.items).toHaveLength(150);
 
-    const r = await node.api('POST', '/api/v1/devices', { id: 'pg-meter-1', model: 'native-water-meter', householdId: 'h-limin-01-1-0101' }, token);
+    const r = await node.api(
+      'POST',
+      '/api/v1/devices',
+      { id: 'pg-meter-1', model: 'native-water-meter', householdId: 'h-limin-01-1-0101' },
+      token,
+    );
     expect(r.status).toBe(201);
-    const client = await mqtt.connectAsync(node.mqttUrl, { clientId: 'pg-meter-1', username: 'pg-meter-1', password: r.body.secret, reconnectPeriod: 0 });
+    const client = await mqtt.connectAsync(node.mqttUrl, {
+      clientId: 'pg-meter-1',
+      username: 'pg-meter-1',
+      password: r.body.secret,
+      reconnectPeriod: 0,
+    });
     await client.publishAsync('gridwatch/pg-meter-1/telemetry', JSON.stringify({ water_total_l: 12.5 }), { qos: 1 });
     await client.endAsync();
     await node.system.timeseries.flush();
