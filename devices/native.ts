@@ -33,15 +33,9 @@ export function unknownEvent(message: string): DecodeResult {
   return { ok: false, reason: 'unknown_event', message };
 }
 
-/**
- * Builds a canonical event. The cast is needed because the static CanonicalEvent type (src/contracts/canonical.ts)
- * drops the per-type fields (personId, seconds, power_w, …): its `ev()` helper widens them away. The runtime schema
- * keeps them, and the tests validate every decoder's output against it.
- */
-export function canonicalEvent(
-  e: { type: CanonicalEvent['type']; id?: string; ts?: number } & Record<string, unknown>,
-) {
-  return e as CanonicalEvent;
+/** Builds a canonical event, checked against the per-type fields of the canonical schema's type. */
+export function canonicalEvent(e: CanonicalEvent): CanonicalEvent {
+  return e;
 }
 
 /** Epoch seconds above this are surely milliseconds (year 5138): a common firmware bug worth naming. */

@@ -403,6 +403,15 @@ interface GridIndex {
   gridsOfStreet: Map<string, string[]>;
 }
 
+/** Each hierarchy level's parent column. */
+const PARENT_COLUMN = {
+  street: 'district_id',
+  community: 'street_id',
+  grid: 'community_id',
+  building: 'grid_id',
+  unit: 'building_id',
+} as const;
+
 export class SqlRegistry implements Registry {
   readonly name = 'registry';
   readonly devices: MemoryDeviceDirectory;
@@ -508,29 +517,19 @@ export class SqlRegistry implements Registry {
         const rows = await db.selectFrom('district').select(['id', 'name']).orderBy('id').execute();
         return rows.map((r) => node(r.id, r.name, undefined));
       }
-      case 'street': {
-        let q = db.selectFrom('street').select(['id', 'name', 'district_id as parent']).orderBy('id');
-        if (parentId !== undefined) q = q.where('district_id', '=', parentId);
-        return (await q.execute()).map((r) => node(r.id, r.name, r.parent));
-      }
-      case 'community': {
-        let q = db.selectFrom('community').select(['id', 'name', 'street_id as parent']).orderBy('id');
-        if (parentId !== undefined) q = q.where('street_id', '=', parentId);
-        return (await q.execute()).map((r) => node(r.id, r.name, r.parent));
-      }
-      case 'grid': {
-        let q = db.selectFrom('grid').select(['id', 'name', 'community_id as parent']).orderBy('id');
-        if (parentId !== undefined) q = q.where('community_id', '=', parentId);
-        return (await q.execute()).map((r) => node(r.id, r.name, r.parent));
-      }
-      case 'building': {
-        let q = db.selectFrom('building').select(['id', 'name', 'grid_id as parent']).orderBy('id');
-        if (parentId !== undefined) q = q.where('grid_id', '=', parentId);
-        return (await q.execute()).map((r) => node(r.id, r.name, r.parent));
-      }
+      case 'street':
+      case 'community':
+      case 'grid':
+      case 'building':
       case 'unit': {
-        let q = db.selectFrom('unit').select(['id', 'name', 'building_id as parent']).orderBy('id');
-        if (parentId !== undefined) q = q.where('building_id', '=', parentId);
+        const parentColumn = PARENT_COLUMN[level];
+        // The five tables share (id, name, <parent>_id); Kysely cannot type a table chosen at run time, so the
+        // query is typed as the street table's, which has the same shape.
+        let q = db
+          .selectFrom(level as 'street')
+          .select(['id', 'name', `${parentColumn as 'district_id'} as parent`])
+          .orderBy('id');
+        if (parentId !== undefined) q = q.where(parentColumn as 'district_id', '=', parentId);
         return (await q.execute()).map((r) => node(r.id, r.name, r.parent));
       }
       case 'area': {
