@@ -57,6 +57,7 @@ describe('embedded broker', () => {
     const devs = await Promise.all([
       makeDevice('dev-a'),
       makeDevice('dev-b'),
+      makeDevice('dev-c'),
       makeDevice('dev-off', { disabled: true }),
     ]);
     for (const d of devs) secrets[d.record.id] = d.secret;
@@ -75,6 +76,27 @@ describe('embedded broker', () => {
     await waitFor(() => [...sys.broker.connectedDevices()].includes('dev-a'));
     expect(await metricValue(sys.metrics, 'gridwatch_mqtt_clients')).toBeGreaterThanOrEqual(1);
     c.end(true);
+  });
+
+  it('a reconnect that takes the session over does not flap the device offline (stale will and disconnect ignored)', async () => {
+    const will = { topic: 'gridwatch/dev-c/status', payload: Buffer.from('offline'), qos: 1 as const, retain: true };
+    const changes: string[] = [];
+    const off = sys.bus.on('status', (s) => {
+      if (s.deviceId === 'dev-c') changes.push(`${s.status}:${s.reason}`);
+    });
+    const first = await connected('dev-c', { will });
+    await waitFor(() => sys.status.get('dev-c')?.status === 'online');
+    changes.length = 0;
+    // the same device connects again (e.g. after a network change) while the old session is still open
+    const second = await connected('dev-c', { will });
+    await waitFor(() => first.connected === false);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(changes.filter((c) => c.startsWith('offline'))).toEqual([]);
+    expect(sys.status.get('dev-c')?.status).toBe('online');
+    // and when the current session really goes away, its will still counts
+    second.stream.destroy();
+    await waitFor(() => sys.status.get('dev-c')?.status === 'offline');
+    off();
   });
 
   it('refuses unknown devices, wrong secrets and disabled devices with the right CONNACK code', async () => {

@@ -65,6 +65,8 @@ export class EmbeddedBroker implements Module, DeviceTransport {
   private readonly connectionHandlers = new Set<DeviceConnectionHandler>();
   /** The live session per device, to tell a stale Last Will (session already taken over) from a real one. */
   private readonly sessions = new Map<string, Client>();
+  /** The newest connection accepted per device; set at authentication, before a takeover closes the old one. */
+  private readonly newest = new Map<string, Client>();
   /** Per connection: did it register `offline` on its own status topic as Last Will? */
   private readonly statusWill = new WeakMap<Client, boolean>();
   /** Unknown ids refreshed from the registry recently, so a flood of bad ids cannot hammer the database. */
@@ -116,7 +118,12 @@ export class EmbeddedBroker implements Module, DeviceTransport {
       authenticate: (client, username, password, done) => {
         this.authenticate(client.id, username, password).then(
           (code) => {
-            if (code === 0) return done(null, true);
+            if (code === 0) {
+              // Remember the newest accepted connection per device before aedes takes the old session over, so
+              // the old one's Last Will and disconnect can be recognised as stale (no offline/online flap).
+              this.newest.set(client.id, client);
+              return done(null, true);
+            }
             const err = new Error('connection refused') as AuthenticateError;
             err.returnCode = code as AuthenticateError['returnCode'];
             done(err, null);
@@ -144,9 +151,8 @@ export class EmbeddedBroker implements Module, DeviceTransport {
       // A closed client publishing is aedes delivering its Last Will.
       const viaLastWill = client.closed;
       if (viaLastWill) {
-        const current = this.sessions.get(client.id);
-        // The device already has a new session (it reconnected and took over): this will is stale.
-        if (current !== undefined && current !== client) return;
+        // The device already has a newer connection (it reconnected and took over): this will is stale.
+        if (this.isSuperseded(client)) return;
       }
       const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
       handler(client.id, kind, payload, viaLastWill);
@@ -161,6 +167,9 @@ export class EmbeddedBroker implements Module, DeviceTransport {
       if (this.sessions.get(client.id) === client) this.sessions.delete(client.id);
       this.deps.metrics?.mqttClients.set(this.sessions.size);
       if (this.stopping) return;
+      // A session taken over by a newer connection of the same device: the device never went away.
+      if (this.isSuperseded(client)) return;
+      if (this.newest.get(client.id) === client) this.newest.delete(client.id);
       // aedes marks a client that sent DISCONNECT with `_disconnected` (no public flag exists); without it we
       // treat the end as unclean, which at worst marks a sleepy device offline until its next message.
       const clean = (client as unknown as { _disconnected?: boolean })._disconnected === true;
@@ -212,6 +221,7 @@ export class EmbeddedBroker implements Module, DeviceTransport {
     this.servers.length = 0;
     this.conns.clear();
     this.sessions.clear();
+    this.newest.clear();
     this.wss = undefined;
     this.broker = undefined;
   }
@@ -250,6 +260,11 @@ export class EmbeddedBroker implements Module, DeviceTransport {
   /** Ends a device's session, e.g. after it was disabled or its secret rotated. */
   disconnectDevice(deviceId: string): void {
     this.sessions.get(deviceId)?.close();
+  }
+
+  private isSuperseded(client: Client): boolean {
+    const newest = this.newest.get(client.id);
+    return newest !== undefined && newest !== client;
   }
 
   /** Connected device ids (authenticated sessions). */
