@@ -135,8 +135,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
   });
 
   app.decorate('authenticate', async (req: FastifyRequest) => {
-    const header = req.headers.authorization;
-    const token = header?.startsWith('Bearer ') ? header.slice(7).trim() : req.cookies[SESSION_COOKIE];
+    const token = sessionToken(req);
     if (!token)
       throw new HttpError(
         401,
@@ -163,6 +162,12 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
   await app.register(staffRoutes, { deps, prefix: '/api/v1' });
   // the type provider only matters while routes are declared; callers need the plain instance
   return app as unknown as FastifyInstance;
+}
+
+/** The session token: a bearer token (scripts, the phone app) or the console's cookie. */
+export function sessionToken(req: FastifyRequest): string | undefined {
+  const header = req.headers.authorization;
+  return header?.startsWith('Bearer ') ? header.slice(7).trim() : req.cookies[SESSION_COOKIE];
 }
 
 /** Narrowed request scope after `authenticate`. */

@@ -40,4 +40,16 @@ describe('RedisEventDedupe', () => {
     await new Promise((r) => setTimeout(r, 250));
     expect(await d.seen('dev-1', 'e1')).toBe(false);
   });
+
+  it('answers with an error within its timeout when Redis is gone, instead of holding the event', async () => {
+    const own = await startTestRedis();
+    const conn = new Redis(own.url, { maxRetriesPerRequest: null });
+    const d = new RedisEventDedupe(conn, 60_000, 'test4:', 200);
+    expect(await d.seen('dev-1', 'e1')).toBe(false);
+    await own.stop();
+    const started = Date.now();
+    await expect(d.seen('dev-1', 'e2')).rejects.toThrow(/no answer from Redis/);
+    expect(Date.now() - started).toBeLessThan(2000);
+    conn.disconnect();
+  });
 });

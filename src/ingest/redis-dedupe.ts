@@ -12,10 +12,32 @@ export class RedisEventDedupe implements EventDedupe {
     private readonly redis: Redis,
     private readonly windowMs: number,
     private readonly prefix = 'gw:evt:',
+    /**
+     * The connection queues commands while Redis is away (BullMQ needs that), so without a bound an SOS would wait
+     * for Redis to come back. After this long the answer is an error and the pipeline processes the event: a
+     * possible duplicate is better than a late or lost emergency.
+     */
+    private readonly timeoutMs = 500,
   ) {}
 
-  async seen(deviceId: string, id: string): Promise<boolean> {
-    const set = await this.redis.set(`${this.prefix}${deviceId}/${id}`, '1', 'PX', this.windowMs, 'NX');
-    return set === null;
+  seen(deviceId: string, id: string): Promise<boolean> {
+    const set = this.redis.set(`${this.prefix}${deviceId}/${id}`, '1', 'PX', this.windowMs, 'NX');
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`event dedupe: no answer from Redis in ${this.timeoutMs} ms`)),
+        this.timeoutMs,
+      );
+    });
+    return Promise.race([set, timeout]).then(
+      (answer) => {
+        clearTimeout(timer);
+        return answer === null;
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        throw err;
+      },
+    );
   }
 }

@@ -156,6 +156,26 @@ describe('registry reads and scope', () => {
     const foreign = other.body.items[0].id as string;
     expectError(await node.api('GET', `/api/v1/households/${foreign}`, undefined, worker), 403, 'forbidden');
     expectError(await node.api('GET', `/api/v1/readings?householdId=${foreign}`, undefined, worker), 403, 'forbidden');
+    // the grid worker sees the emergency contacts of their households; an evaluator (all grids) does not
+    const mine = r.body.items.find((h: { id: string }) => h.id.startsWith('h-'))!.id as string;
+    const withContacts = await node.api('GET', `/api/v1/households/${mine}`, undefined, worker);
+    expect(withContacts.body).toHaveProperty('emergencyContacts');
+    await node.api(
+      'POST',
+      '/api/v1/staff',
+      {
+        username: 'eval.test',
+        name: '赵评估',
+        phone: '+8613800000009',
+        roles: ['evaluator'],
+        password: 'evaluator-pw-1',
+      },
+      admin,
+    );
+    const evaluator = await node.login('eval.test', 'evaluator-pw-1');
+    const withheld = await node.api('GET', `/api/v1/households/${mine}`, undefined, evaluator);
+    expect(withheld.status).toBe(200);
+    expect(withheld.body).not.toHaveProperty('emergencyContacts');
     const devices = await node.api('GET', '/api/v1/devices?limit=1000', undefined, worker);
     expect(
       devices.body.items.every((d: { placement: { gridId?: string } }) => d.placement.gridId === 'g-limin-01'),
@@ -311,6 +331,23 @@ describe('readings', () => {
       { deviceId: 'em-agg-1', field: 'power_w', ts: new Date(t0).toISOString(), value: 150, agg: 'mean' },
       { deviceId: 'em-agg-1', field: 'power_w', ts: new Date(t0 + 600_000).toISOString(), value: 350, agg: 'mean' },
     ]);
+    // pages of 3, then the rest, following nextCursor
+    const p1 = await node.api(
+      'GET',
+      `/api/v1/readings?deviceId=em-agg-1&field=power_w&from=${t0}&limit=3`,
+      undefined,
+      admin,
+    );
+    expect(p1.body.items.map((p: { value: number }) => p.value)).toEqual([100, 200, 300]);
+    expect(p1.body, JSON.stringify(p1.body)).toHaveProperty('nextCursor', String(t0 + 900_000));
+    const p2 = await node.api(
+      'GET',
+      `/api/v1/readings?deviceId=em-agg-1&field=power_w&from=${t0}&limit=3&cursor=${p1.body.nextCursor}`,
+      undefined,
+      admin,
+    );
+    expect(p2.body.items.map((p: { value: number }) => p.value)).toEqual([400]);
+    expect(p2.body.nextCursor).toBeUndefined();
     const byHousehold = await node.api(
       'GET',
       `/api/v1/readings?householdId=h-limin-01-1-0101&field=power_w&from=${t0}&every=1h&agg=count`,
@@ -338,6 +375,16 @@ describe('readings', () => {
     expectError(await node.api('GET', '/api/v1/readings?deviceId=em-agg-1&every=5m&agg=median', undefined, admin), 400);
     expectError(await node.api('GET', '/api/v1/readings?deviceId=em-agg-1&every=5x&agg=mean', undefined, admin), 400);
     expectError(await node.api('GET', '/api/v1/readings?deviceId=nope', undefined, admin), 404);
+    expectError(
+      await node.api(
+        'GET',
+        '/api/v1/readings?deviceId=em-agg-1&from=2026-01-01T00:00:00Z&to=2026-03-01T00:00:00Z',
+        undefined,
+        admin,
+      ),
+      400,
+    );
+    expectError(await node.api('GET', '/api/v1/readings?deviceId=em-agg-1&limit=50000', undefined, admin), 400);
   });
 });
 

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { HttpDeps } from '../app.ts';
-import { HttpError } from '../app.ts';
+import { HttpError, sessionToken } from '../app.ts';
 import { responses, User } from '../schemas.ts';
 
 export const SESSION_COOKIE = 'gw_session';
@@ -67,8 +67,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ deps: HttpDeps }> = async (
       schema: { tags: ['auth'], summary: 'Revoke this session', response: responses({ 204: Type.Null() }) },
     },
     async (req, reply) => {
-      const header = req.headers.authorization;
-      const token = header?.startsWith('Bearer ') ? header.slice(7).trim() : req.cookies[SESSION_COOKIE];
+      const token = sessionToken(req);
       if (token) await deps.registry.revokeSession(token);
       reply.clearCookie(SESSION_COOKIE, { path: '/' });
       return reply.code(204).send(null);

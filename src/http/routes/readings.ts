@@ -8,6 +8,8 @@ import { ReadingPoint, responses } from '../schemas.ts';
 
 const DAY = 86_400_000;
 const MAX_RANGE = 400 * DAY;
+/** Raw points across several series are sorted by time in the store; a month keeps that bounded. */
+const MAX_RAW_RANGE = 31 * DAY;
 const UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: DAY };
 
 /** `1700000000000` or an ISO-8601 date-time → epoch ms; undefined when it is neither. */
@@ -23,6 +25,23 @@ export function parseWindow(value: string): number | undefined {
   if (!m) return undefined;
   const ms = Number(m[1]) * UNITS[m[2]!]!;
   return ms > 0 ? ms : undefined;
+}
+
+/**
+ * Cuts a time-ordered result (fetched with limit + 1) into a page that ends on a whole timestamp, so that the next
+ * page, starting at `nextCursor`, neither repeats nor skips points that share a millisecond.
+ */
+export function pageByTime<T extends { ts: number }>(points: T[], limit: number): { page: T[]; nextCursor?: string } {
+  if (points.length <= limit) return { page: points };
+  const boundary = points[limit]!.ts;
+  let end = limit;
+  while (end > 0 && points[end - 1]!.ts === boundary) end--;
+  // a single millisecond holding more than a page: return it whole and continue after it
+  if (end === 0) {
+    const whole = points.filter((p) => p.ts === boundary);
+    return { page: whole, nextCursor: String(boundary + 1) };
+  }
+  return { page: points.slice(0, end), nextCursor: String(boundary) };
 }
 
 export const readingRoutes: FastifyPluginAsyncTypebox<{ deps: HttpDeps }> = async (app, { deps }) => {
@@ -43,11 +62,16 @@ export const readingRoutes: FastifyPluginAsyncTypebox<{ deps: HttpDeps }> = asyn
             to: Type.Optional(Type.String({ description: 'ISO-8601 or epoch ms; default now' })),
             every: Type.Optional(Type.String({ pattern: '^\\d{1,6}[smhd]$', description: 'window, e.g. 5m, 1h, 1d' })),
             agg: Type.Optional(Type.Enum([...AGGREGATES])),
-            limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000, default: 10_000 })),
+            limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, default: 1000 })),
+            cursor: Type.Optional(
+              Type.String({ pattern: '^\\d{1,16}$', description: 'nextCursor of the previous page' }),
+            ),
           },
           { additionalProperties: false },
         ),
-        response: responses({ 200: Type.Object({ items: Type.Array(ReadingPoint) }) }),
+        response: responses({
+          200: Type.Object({ items: Type.Array(ReadingPoint), nextCursor: Type.Optional(Type.String()) }),
+        }),
       },
     },
     async (req) => {
@@ -55,11 +79,23 @@ export const readingRoutes: FastifyPluginAsyncTypebox<{ deps: HttpDeps }> = asyn
       if (!q.deviceId && !q.householdId) throw new HttpError(400, 'bad_request', 'give deviceId or householdId');
       const to = q.to === undefined ? Date.now() : parseTime(q.to);
       if (to === undefined) throw new HttpError(400, 'bad_request', `to: "${q.to}" is neither ISO-8601 nor epoch ms`);
-      const from = q.from === undefined ? to - DAY : parseTime(q.from);
+      const requestedFrom = q.from === undefined ? to - DAY : parseTime(q.from);
+      // a cursor is the time the next page starts at (oldest first)
+      const from =
+        q.cursor === undefined || requestedFrom === undefined
+          ? requestedFrom
+          : Math.max(requestedFrom, Number(q.cursor));
       if (from === undefined)
         throw new HttpError(400, 'bad_request', `from: "${q.from}" is neither ISO-8601 nor epoch ms`);
       if (from >= to) throw new HttpError(400, 'bad_request', 'from must be before to');
       if (to - from > MAX_RANGE) throw new HttpError(400, 'bad_request', 'the range may span at most 400 days');
+      if (!q.every && to - from > MAX_RAW_RANGE) {
+        throw new HttpError(
+          400,
+          'bad_request',
+          'raw points over more than 31 days: ask for aggregates (every and agg) instead',
+        );
+      }
       if ((q.every === undefined) !== (q.agg === undefined)) {
         throw new HttpError(400, 'bad_request', 'every and agg go together: e.g. every=5m&agg=mean');
       }
@@ -78,39 +114,39 @@ export const readingRoutes: FastifyPluginAsyncTypebox<{ deps: HttpDeps }> = asyn
         if (!inScope(scope, h.gridId)) throw new HttpError(403, 'forbidden', `household ${h.id} is outside your grids`);
       }
 
-      const range = {
-        deviceId: q.deviceId,
-        householdId: q.householdId,
-        field: q.field,
-        from,
-        to,
-        limit: q.limit ?? 10_000,
-      };
+      const limit = q.limit ?? 1000;
+      // one more than asked tells whether another page follows
+      const range = { deviceId: q.deviceId, householdId: q.householdId, field: q.field, from, to, limit: limit + 1 };
       if (q.every && q.agg) {
         const every = parseWindow(q.every);
         if (!every)
           throw new HttpError(400, 'bad_request', `every: "${q.every}" is not a window such as 30s, 5m, 1h, 1d`);
         if ((to - from) / every > 100_000)
           throw new HttpError(400, 'bad_request', 'too many windows: use a larger every');
-        const points = await deps.timeseries.aggregate({ ...range, every, agg: q.agg });
+        const { page, nextCursor } = pageByTime(
+          await deps.timeseries.aggregate({ ...range, every, agg: q.agg }),
+          limit,
+        );
         return {
-          items: points.map((p) => ({
+          items: page.map((p) => ({
             deviceId: p.deviceId,
             field: p.field,
             ts: new Date(p.ts).toISOString(),
             value: p.value,
             agg: p.agg,
           })),
+          nextCursor,
         };
       }
-      const points = await deps.timeseries.query(range);
+      const { page, nextCursor } = pageByTime(await deps.timeseries.query(range), limit);
       return {
-        items: points.map((p) => ({
+        items: page.map((p) => ({
           deviceId: p.deviceId,
           field: p.field,
           ts: new Date(p.ts).toISOString(),
           value: isBooleanField(p.field) ? p.value !== 0 : p.value,
         })),
+        nextCursor,
       };
     },
   );

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
+import type { Role } from '../../registry/types.ts';
 import type { HttpDeps } from '../app.ts';
 import { HttpError, inScope, scopeOf } from '../app.ts';
 import { Colour, Household, PageQuery, pageOf, responses } from '../schemas.ts';
@@ -10,6 +11,15 @@ const Node = Type.Object({
   parentId: Type.Optional(Type.String()),
   level: Type.String(),
 });
+
+/** Roles that call a resident's relatives in an emergency, and so may see their phone numbers. */
+export const CONTACT_ROLES: readonly Role[] = [
+  'grid_worker',
+  'grid_leader',
+  'community_director',
+  'street_duty_officer',
+  'admin',
+];
 
 export const registryRoutes: FastifyPluginAsyncTypebox<{ deps: HttpDeps }> = async (app, { deps }) => {
   app.addHook('preHandler', app.authenticate);
@@ -58,6 +68,11 @@ export const registryRoutes: FastifyPluginAsyncTypebox<{ deps: HttpDeps }> = asy
         { event: 'household_viewed', staffId: req.staff?.id, householdId: h.id },
         'household details viewed',
       );
+      // emergency contacts (names and phone numbers of relatives) only for those who would call them
+      if (!req.staff?.roles.some((r) => CONTACT_ROLES.includes(r))) {
+        const { emergencyContacts: _withheld, ...rest } = h;
+        return rest;
+      }
       return h;
     },
   );
