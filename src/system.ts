@@ -124,7 +124,6 @@ export class GridWatch {
       metrics,
       stopTimeoutMs: Math.min(5000, config.shutdownTimeoutMs),
     });
-    await this.add(this.broker);
     this.status = new DeviceStatusTracker({
       bus,
       clock: this.clock,
@@ -152,6 +151,8 @@ export class GridWatch {
       dedupe: new RedisEventDedupe(this.redis.client, config.ingest.dedupeWindowS * 1000),
     });
     await this.add(new IngestModule({ transport: this.broker, pipeline: this.pipeline, status: this.status }));
+    // The broker listens last and so stops first: while it accepts and acknowledges messages, ingest is attached.
+    await this.add(this.broker);
   }
 
   private async startHttp(): Promise<void> {

@@ -112,5 +112,14 @@ describe('loadConfig', () => {
     expect(problemsOf(() => loadConfig({ env: { MQTT_TLS_CERT_FILE: '/x.pem' }, cwd: root }))[0]).toMatch(
       /set together/,
     );
+    // cross-setting problems are listed together
+    expect(
+      problemsOf(() =>
+        loadConfig({ env: { INFLUX_URL: 'http://127.0.0.1:8086', MQTT_TLS_KEY_FILE: '/k.pem' }, cwd: root }),
+      ),
+    ).toHaveLength(2);
+    expect(problemsOf(() => loadConfig({ env: { MQTT_URL: 'mqtt://broker:1883' }, cwd: root }))[0]).toMatch(
+      /an external broker is not supported yet/,
+    );
   });
 });

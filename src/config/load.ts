@@ -135,16 +135,21 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   if (problems.length > 0) throw new ConfigError(problems);
 
   const cfg = config as unknown as Config;
+  // checks across settings, all reported together
   if (cfg.timeseries.driver === 'influx' && (!cfg.timeseries.influx.url || !cfg.timeseries.influx.token)) {
-    throw new ConfigError([
+    problems.push(
       `timeseries.driver is influx (${sources.get('timeseries.driver') ?? 'config'}) but INFLUX_URL and INFLUX_TOKEN are not both set`,
-    ]);
+    );
   }
   if (Boolean(cfg.mqtt.tlsCertFile) !== Boolean(cfg.mqtt.tlsKeyFile)) {
-    throw new ConfigError([
-      'mqtt.tlsCertFile and mqtt.tlsKeyFile must be set together (MQTT_TLS_CERT_FILE, MQTT_TLS_KEY_FILE)',
-    ]);
+    problems.push('mqtt.tlsCertFile and mqtt.tlsKeyFile must be set together (MQTT_TLS_CERT_FILE, MQTT_TLS_KEY_FILE)');
   }
+  if (cfg.mqtt.url) {
+    // External-broker mode (shared subscriptions, EMQX / Mosquitto auth endpoints) is planned, not built yet:
+    // refusing is better than silently running the embedded broker the devices are not connected to.
+    problems.push(`mqtt.url (${sources.get('mqtt.url')}): an external broker is not supported yet; unset MQTT_URL`);
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
   cfg.dataDir = path.resolve(cwd, cfg.dataDir);
   return cfg;
 }

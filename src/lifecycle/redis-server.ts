@@ -15,10 +15,13 @@ export interface RedisServerOptions {
   /** bind address, loopback by default: this Redis is private to the process */
   host?: string;
   appendOnly?: boolean;
+  /** Called when the server exits without stop() having asked it to. */
+  onUnexpectedExit?: (code: number | null, output: string) => void;
 }
 
 export class RedisServer {
   private child?: ChildProcess;
+  private stopping = false;
   private exited?: Promise<void>;
   constructor(private readonly opts: RedisServerOptions) {}
 
@@ -58,6 +61,9 @@ export class RedisServer {
       if (output.length < 8192) output += d.toString();
     });
     this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
+    child.once('exit', (code) => {
+      if (!this.stopping) this.opts.onUnexpectedExit?.(code, output.slice(-600));
+    });
     const spawnError = new Promise<never>((_, reject) => {
       child.once('error', (e) => reject(new Error(`cannot run ${this.opts.binary ?? 'redis-server'}: ${e.message}`)));
       child.once('exit', (code) =>
@@ -70,6 +76,7 @@ export class RedisServer {
   /** SIGTERM lets Redis finish its AOF write; SIGKILL after the timeout. */
   async stop(timeoutMs = 5000): Promise<void> {
     const child = this.child;
+    this.stopping = true;
     if (!child || child.exitCode !== null) return;
     child.kill('SIGTERM');
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);

@@ -34,11 +34,18 @@ export class RedisModule implements Module {
   async start(): Promise<void> {
     let url = this.cfg.url;
     if (!url) {
-      const port = await pickPort(this.cfg.privatePort);
-      this.server = new RedisServer({ binary: this.cfg.binary, dataDir: path.join(this.dataDir, 'redis'), port });
+      const dir = path.join(this.dataDir, 'redis');
+      const port = await this.pickPort(this.cfg.privatePort, dir);
+      this.server = new RedisServer({
+        binary: this.cfg.binary,
+        dataDir: dir,
+        port,
+        onUnexpectedExit: (code, output) =>
+          this.log.error({ code, output }, 'private redis-server exited; queues and dedupe are down until a restart'),
+      });
       await this.server.start();
       url = this.server.url;
-      this.log.info({ port, dir: path.join(this.dataDir, 'redis') }, 'private redis-server started (AOF on)');
+      this.log.info({ port, dir }, 'private redis-server started (AOF on)');
     }
     const client = new Redis(url, { maxRetriesPerRequest: null, lazyConnect: true, connectionName: 'gridwatch' });
     client.on('error', (err) => this.log.warn({ err: err.message }, 'redis connection error'));
@@ -61,15 +68,50 @@ export class RedisModule implements Module {
     await this._client?.quit().catch(() => this._client?.disconnect());
     await this.server?.stop();
   }
+
+  /**
+   * The configured private port, or a free one when something else listens there. A redis-server left running by a
+   * crashed GridWatch on the same data folder is shut down first (it flushes its AOF), so that two servers never
+   * write one AOF.
+   */
+  private async pickPort(preferred: number, dir: string): Promise<number> {
+    if (preferred === 0) return freePort();
+    if (await portIsFree(preferred)) return preferred;
+    const other = new Redis({
+      host: '127.0.0.1',
+      port: preferred,
+      lazyConnect: true,
+      connectTimeout: 1000,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
+    other.on('error', () => {});
+    try {
+      await other.connect();
+      const [, otherDir] = (await other.config('GET', 'dir')) as [string, string];
+      if (otherDir === path.resolve(dir)) {
+        this.log.warn(
+          { port: preferred, dir },
+          'a redis-server from an earlier run still uses this data folder; shutting it down',
+        );
+        await other.shutdown().catch(() => {});
+        const deadline = Date.now() + 10_000;
+        while (!(await portIsFree(preferred)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+        if (await portIsFree(preferred)) return preferred;
+      }
+    } catch {
+      // not a Redis, or not ours: leave it alone
+    } finally {
+      other.disconnect();
+    }
+    return freePort();
+  }
 }
 
-/** The configured private port, or a free one when something else already listens there. */
-async function pickPort(preferred: number): Promise<number> {
-  if (preferred === 0) return freePort();
-  const free = await new Promise<boolean>((resolve) => {
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const srv = net.createServer();
     srv.once('error', () => resolve(false));
-    srv.listen(preferred, '127.0.0.1', () => srv.close(() => resolve(true)));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
   });
-  return free ? preferred : freePort();
 }

@@ -88,6 +88,8 @@ describe.each(['sqlite', 'postgres'] as const)('registry on %s', (kind) => {
   it('hashes at the default scrypt cost unless told otherwise', async () => {
     const plain = new SqlRegistry(database, { knownModel });
     expect(await plain.hash('x')).toMatch(/^scrypt\$16384\$8\$1\$/);
+    // generated device secrets (192 random bits) get the cheap cost
+    expect(await plain.hashDeviceSecret('x')).toMatch(/^scrypt\$1024\$8\$1\$/);
   });
 
   it('seeds the sample community: grids, buildings, households by colour, devices, staff', async () => {

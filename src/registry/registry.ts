@@ -38,7 +38,15 @@ import {
   type Scope,
   type Staff,
 } from './port.ts';
-import { dummyHash, generateSecret, hashSecret, hashToken, type ScryptParams, verifySecret } from './secrets.ts';
+import {
+  DEVICE_SCRYPT,
+  dummyHash,
+  generateSecret,
+  hashSecret,
+  hashToken,
+  type ScryptParams,
+  verifySecret,
+} from './secrets.ts';
 import {
   COLOURS,
   type Colour,
@@ -466,9 +474,14 @@ export class SqlRegistry implements Registry {
     await this.devices.refresh();
   }
 
-  /** Hashes with this registry's scrypt parameters (the defaults unless a test lowered them). */
+  /** Hashes a password with this registry's scrypt parameters (the defaults unless a test lowered them). */
   hash(secret: string): Promise<string> {
     return hashSecret(secret, this.scryptParams);
+  }
+
+  /** Hashes a generated device secret (see DEVICE_SCRYPT). */
+  hashDeviceSecret(secret: string): Promise<string> {
+    return hashSecret(secret, this.scryptParams ?? DEVICE_SCRYPT);
   }
 
   private async loadGridIndex(): Promise<void> {
@@ -691,7 +704,7 @@ export class SqlRegistry implements Registry {
     const existing = await this.db.selectFrom('device').select('id').where('id', '=', input.id).executeTakeFirst();
     if (existing) throw new RegistryError('conflict', `device ${input.id} already exists`);
     const secret = generateSecret();
-    const row = deviceRow(input, placement, await this.hash(secret), this.clock.now());
+    const row = deviceRow(input, placement, await this.hashDeviceSecret(secret), this.clock.now());
     try {
       await this.db.insertInto('device').values(row).execute();
     } catch (e) {

@@ -16,6 +16,12 @@ export interface ScryptParams {
 }
 
 export const DEFAULT_SCRYPT: Readonly<ScryptParams> = { N: 16384, r: 8, p: 1 };
+/**
+ * Device secrets are 192 random bits (generateSecret), not passwords a person chose: no cost factor changes how
+ * guessable they are, so they get a cheap scrypt (~1 ms). That keeps a whole street's devices reconnecting after a
+ * restart, and seeding tens of thousands of devices, from queueing behind each other on the libuv pool.
+ */
+export const DEVICE_SCRYPT: Readonly<ScryptParams> = { N: 1024, r: 8, p: 1 };
 const SALT_BYTES = 16;
 const KEY_BYTES = 32;
 // Bounds for parameters read from a stored hash: a tampered row must not be able to make us allocate gigabytes.
