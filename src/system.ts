@@ -131,6 +131,8 @@ export class GridWatch {
       getModel,
       load: () => registry.loadDeviceStates(),
       save: (rows) => registry.saveDeviceStates(rows),
+      // only changed rows are written; a second keeps the API's status filter close to the live state
+      saveIntervalMs: 1000,
       config: config.mqtt,
       logger: log.child({ module: 'status' }),
       metrics,
