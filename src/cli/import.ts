@@ -35,7 +35,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parse } from 'csv-parse/sync';
 import { isValidDeviceId } from '../contracts/topics.ts';
-import type { DeviceTable, HouseholdTable } from '../store/db.ts';
+import type { DeviceTable, EmergencyContactTable, HouseholdTable, ResidentTable } from '../store/db.ts';
 import {
   ADMIN_USERNAME,
   chunks,
@@ -247,22 +247,8 @@ async function importHouseholds(registry: SqlRegistry, rows: Row[]): Promise<Imp
   const seenIds = new Map<string, number>();
   const seenRooms = new Map<string, number>();
   const households: HouseholdTable[] = [];
-  const residents: Array<{
-    id: string;
-    household_id: string;
-    full_name: string;
-    birth_year: number | null;
-    lone_elderly: number;
-    at_risk: number;
-  }> = [];
-  const contacts: Array<{
-    id: string;
-    household_id: string;
-    position: number;
-    name: string;
-    phone: string;
-    relation: string;
-  }> = [];
+  const residents: ResidentTable[] = [];
+  const contacts: EmergencyContactTable[] = [];
   const now = Date.now();
   const thisYear = new Date(now).getUTCFullYear();
   for (const row of rows) {
