@@ -144,6 +144,11 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   if (Boolean(cfg.mqtt.tlsCertFile) !== Boolean(cfg.mqtt.tlsKeyFile)) {
     problems.push('mqtt.tlsCertFile and mqtt.tlsKeyFile must be set together (MQTT_TLS_CERT_FILE, MQTT_TLS_KEY_FILE)');
   }
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: cfg.timezone });
+  } catch {
+    problems.push(`timezone: "${cfg.timezone}" is not an IANA time zone such as Asia/Shanghai (${sources.get('timezone') ?? 'config'})`);
+  }
   if (cfg.mqtt.url) {
     // External-broker mode (shared subscriptions, EMQX / Mosquitto auth endpoints) is planned, not built yet:
     // refusing is better than silently running the embedded broker the devices are not connected to.
@@ -192,7 +197,8 @@ function mergeFile(into: Tree, file: string, sources: Map<string, string>, probl
 function* leaves(tree: Tree, prefix: string): Generator<[string, unknown]> {
   for (const [k, v] of Object.entries(tree)) {
     const p = prefix ? `${prefix}.${k}` : k;
-    if (v !== null && typeof v === 'object' && !Array.isArray(v)) yield* leaves(v as Tree, p);
+    // an empty mapping (e.g. `households: {}`) is a value of its own
+    if (v !== null && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length > 0) yield* leaves(v as Tree, p);
     else yield [p, v];
   }
 }

@@ -4,6 +4,7 @@
  * environment or from files (`<VAR>_FILE`), never from a config file, and are never logged.
  */
 import { type Static, Type } from 'typebox';
+import { RulesConfigSchema } from '../rules/config.ts';
 
 const Port = Type.Integer({ minimum: 0, maximum: 65535 });
 const Secret = (description: string) => Type.Optional(Type.String({ minLength: 1, description, secret: true }));
@@ -135,6 +136,9 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false },
     ),
+    /** IANA time zone of the community: rule windows (07:00–22:00, nights, "a day") are in it. */
+    timezone: Type.String({ minLength: 1 }),
+    rules: RulesConfigSchema,
     demo: Type.Object(
       {
         /** Simulated devices publish over real MQTT; on in the embedded default, off with a deployment file. */
