@@ -47,12 +47,14 @@ export class RulesEngine implements Module {
       alerts: deps.alerts,
       timezone: deps.config.timezone,
       config: () => deps.config.rules,
-      settings: (householdId) => settingsFor(deps.config.rules, householdId, householdId ? deps.households.get(householdId)?.colour : undefined),
+      settings: (householdId) =>
+        settingsFor(deps.config.rules, householdId, householdId ? deps.households.get(householdId)?.colour : undefined),
       household: (id) => deps.households.get(id),
       devices: deps.devices,
       kindOf: deps.kindOf,
       log,
-      raise: (input: AlertInput) => this.enqueue(alertKey(input), () => deps.alerts.raise(input), `raise ${input.type}`),
+      raise: (input: AlertInput) =>
+        this.enqueue(alertKey(input), () => deps.alerts.raise(input), `raise ${input.type}`),
       clear: (key, reason, ts) => this.enqueue(key, () => deps.alerts.clear(key, reason, ts), 'clear'),
       cancel: (key, reason, ts, by) => this.enqueue(key, () => deps.alerts.cancel(key, reason, ts, by), 'cancel'),
     };
@@ -76,6 +78,7 @@ export class RulesEngine implements Module {
       const rule = this.byName.get(t.rule);
       if (rule?.onTimer) this.guard(rule, () => rule.onTimer!(t, this.ctx));
     });
+    for (const r of rules) if (r.start) this.guard(r, () => r.start!(this.ctx));
   }
 
   async stop(): Promise<void> {

@@ -63,6 +63,8 @@ export interface RuleContext {
 
 export interface Rule {
   readonly name: RuleName;
+  /** Called once when the engine starts (e.g. to arm a daily check). */
+  start?(ctx: RuleContext): void;
   onReadings?(readings: readonly Reading[], ctx: RuleContext): void;
   onEvent?(event: DeviceEventRecord, ctx: RuleContext): void;
   onStatus?(change: StatusChange, ctx: RuleContext): void;
