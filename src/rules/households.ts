@@ -6,18 +6,28 @@ import type { Module } from '../lifecycle/module.ts';
 import type { Logger } from '../logger.ts';
 import type { Registry } from '../registry/port.ts';
 import type { HouseholdDirectory } from './engine.ts';
-import type { HouseholdInfo } from './types.ts';
+import type { AwayInterval, HouseholdInfo } from './types.ts';
 
 export class RegistryHouseholds implements HouseholdDirectory, Module {
   readonly name = 'rule-households';
   private map = new Map<string, HouseholdInfo>();
   private timer: NodeJS.Timeout | undefined;
 
+  private away = new Map<string, AwayInterval[]>();
+
   constructor(
     private readonly registry: Pick<Registry, 'listHouseholds'>,
     private readonly log: Logger,
     private readonly refreshMs = 300_000,
+    /** away periods set by staff, in force now or later */
+    private readonly loadAway: () => Promise<Map<string, AwayInterval[]>> = async () => new Map(),
   ) {}
+
+  /** Re-reads the away periods only (after staff set or end one). */
+  async refreshAway(): Promise<void> {
+    this.away = await this.loadAway();
+    for (const [id, h] of this.map) this.map.set(id, { ...h, away: this.away.get(id) });
+  }
 
   get(id: string): HouseholdInfo | undefined {
     return this.map.get(id);
@@ -28,6 +38,7 @@ export class RegistryHouseholds implements HouseholdDirectory, Module {
   }
 
   async refresh(): Promise<void> {
+    this.away = await this.loadAway();
     const next = new Map<string, HouseholdInfo>();
     let cursor: string | undefined;
     do {
@@ -42,6 +53,7 @@ export class RegistryHouseholds implements HouseholdDirectory, Module {
           buildingId: h.buildingId,
           unitId: h.unitId,
           communityId: h.communityId,
+          away: this.away.get(h.id),
         });
       }
       cursor = page.nextCursor;

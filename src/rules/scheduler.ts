@@ -25,6 +25,8 @@ export class MemoryScheduler implements Scheduler {
   private disarm: Cancel | undefined;
   private handler: ((t: Timer) => void) | undefined;
   private firing = false;
+  /** Observes how late each deadline fired (ms after its time): for /metrics and the rules benchmark. */
+  observeLateness: ((timer: Timer, lateMs: number) => void) | undefined;
 
   constructor(protected readonly clock: Clock) {}
 
@@ -76,6 +78,7 @@ export class MemoryScheduler implements Scheduler {
         this.pop();
         this.byKey.delete(top.timer.key);
         this.fired(top.timer);
+        this.observeLateness?.(top.timer, Date.now() - top.timer.at);
         this.handler?.(top.timer);
       }
     } finally {

@@ -20,6 +20,19 @@ export interface HouseholdInfo {
   buildingId: string;
   unitId: string;
   communityId: string;
+  /** away periods set by staff (family visit, hospital): home rules stay quiet inside them */
+  away?: AwayInterval[];
+}
+
+export interface AwayInterval {
+  /** epoch ms */
+  from: number;
+  until: number;
+}
+
+/** Is the household inside a staff-set away period at `ts`? */
+export function awayByStaff(h: HouseholdInfo | undefined, ts: number): boolean {
+  return h?.away?.some((a) => a.from <= ts && ts < a.until) ?? false;
 }
 
 /** A deadline. `key` is unique: setting a timer with the same key replaces it. */
