@@ -5,6 +5,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { getModel, MODELS } from '../devices/index.ts';
+import { AlertService } from './alerts/service.ts';
 import { EmbeddedBroker } from './broker/embedded.ts';
 import { DeviceStatusTracker } from './broker/status.ts';
 import { Bus } from './bus.ts';
@@ -42,6 +43,7 @@ export class GridWatch {
   redis!: RedisModule;
   database!: Database;
   registry!: SqlRegistry;
+  alerts!: AlertService;
   timeseries!: TimeSeriesStore;
   broker!: EmbeddedBroker;
   status!: DeviceStatusTracker;
@@ -112,6 +114,12 @@ export class GridWatch {
     }
     await this.ensureAdmin();
     this.timeseries = await this.add(createTimeSeries(config.timeseries, config.dataDir, log));
+    // after the migrations (its tables) and the time-series store (lifecycle points)
+    this.alerts = new AlertService(this.database, {
+      clock: this.clock,
+      logger: log.child({ module: 'alerts' }),
+      timeseries: this.timeseries,
+    });
   }
 
   private async startDeviceSide(): Promise<void> {
@@ -165,6 +173,8 @@ export class GridWatch {
       registry,
       timeseries: this.timeseries,
       deviceState: this.status,
+      alerts: this.alerts,
+      rules: () => ({ timezone: config.timezone, rules: config.rules }),
       metricsText: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
       readiness: [
         { name: 'broker', check: async () => this.broker.ready },

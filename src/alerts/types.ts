@@ -90,8 +90,11 @@ export interface Alert {
   outcome?: string;
 }
 
-/** Key of an active alert: `<type>|<keyOn>:<id>`. */
-export function alertKey(input: Pick<AlertInput, 'type' | 'keyOn' | 'subject'>): string {
+/**
+ * Key of an active alert: `<type>|<keyOn>:<id>`, with `|drill` for drills, so that a real emergency during a
+ * drill opens its own alert instead of being counted into the drill's.
+ */
+export function alertKey(input: Pick<AlertInput, 'type' | 'keyOn' | 'subject'> & { drill?: boolean }): string {
   const id =
     input.keyOn === 'household'
       ? input.subject.householdId
@@ -103,7 +106,7 @@ export function alertKey(input: Pick<AlertInput, 'type' | 'keyOn' | 'subject'>):
             ? input.subject.unitId
             : input.subject.areaId;
   if (!id) throw new Error(`alert ${input.type}: keyOn ${input.keyOn} but the subject has no ${input.keyOn} id`);
-  return `${input.type}|${input.keyOn}:${id}`;
+  return `${input.type}|${input.keyOn}:${id}${input.drill ? '|drill' : ''}`;
 }
 
 /**

@@ -9,11 +9,13 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { AlertService } from '../alerts/service.ts';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../logger.ts';
 import { RegistryError, type Registry, type Scope, type Staff } from '../registry/port.ts';
 import type { Role } from '../registry/types.ts';
 import type { TimeSeriesStore } from '../timeseries/port.ts';
+import { alertRoutes } from './routes/alerts.ts';
 import { authRoutes, SESSION_COOKIE } from './routes/auth.ts';
 import { deviceRoutes } from './routes/devices.ts';
 import { opsRoutes, type ReadinessCheck } from './routes/ops.ts';
@@ -55,6 +57,10 @@ export interface HttpDeps {
   readiness: ReadinessCheck[];
   /** Model ids with their kind, for the API's device answers and provisioning checks. */
   models: { get(id: string): { id: string; kind: string } | undefined; list(): unknown[] };
+  /** The stored alerts: what the alert API reads and changes. */
+  alerts: Pick<AlertService, 'get' | 'list' | 'acknowledge' | 'resolve' | 'addNote'>;
+  /** The rule settings in force, for GET /api/v1/rules. */
+  rules: () => { timezone: string; rules: unknown };
 }
 
 export class HttpError extends Error {
@@ -160,6 +166,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
   await app.register(deviceRoutes, { deps, prefix: '/api/v1' });
   await app.register(readingRoutes, { deps, prefix: '/api/v1' });
   await app.register(staffRoutes, { deps, prefix: '/api/v1' });
+  await app.register(alertRoutes, { deps, prefix: '/api/v1' });
   // the type provider only matters while routes are declared; callers need the plain instance
   return app as unknown as FastifyInstance;
 }

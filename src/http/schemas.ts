@@ -1,5 +1,6 @@
 /** HTTP shapes (ARCHITECTURE.md section 2), as TypeBox schemas: validation, types and OpenAPI from one place. */
 import { type TSchema, Type } from 'typebox';
+import { ALERT_STATUSES, CATEGORIES, SEVERITIES } from '../alerts/types.ts';
 import { DEVICE_ID_PATTERN } from '../contracts/topics.ts';
 import { COLOURS, ROLES } from '../registry/types.ts';
 
@@ -137,4 +138,53 @@ export const ReadingPoint = Type.Object({
   ts: Type.String({ description: 'ISO-8601; for aggregates the window start' }),
   value: Type.Union([Type.Number(), Type.Boolean()]),
   agg: Type.Optional(Type.String()),
+});
+
+export const EvidenceSchema = Type.Object({
+  ts: Type.String({ description: 'ISO-8601' }),
+  kind: Type.Enum(['reading', 'event', 'status', 'rule']),
+  deviceId: Type.Optional(Type.String()),
+  field: Type.Optional(Type.String()),
+  value: Type.Optional(Type.Union([Type.Number(), Type.Boolean(), Type.String()])),
+  eventType: Type.Optional(Type.String()),
+  note: Type.Optional(Type.String()),
+});
+
+export const TimelineEntrySchema = Type.Object({
+  ts: Type.String({ description: 'ISO-8601' }),
+  action: Type.Enum(['opened', 'repeated', 'acknowledged', 'note', 'resolved', 'cancelled', 'escalated', 'notified']),
+  by: Type.String({ description: 'staff id, or system / rule:<type> / device:<id>' }),
+  via: Type.String({ description: 'console, api, sms, rule, device' }),
+  note: Type.Optional(Type.String()),
+});
+
+/** The alert shape of ARCHITECTURE.md section 2; every time is ISO-8601. */
+export const AlertSchema = Type.Object({
+  id: Type.String(),
+  type: Type.String({ description: 'snake_case rule type: sos, fall, inactivity, water_low, night_exit, …' }),
+  category: Type.Enum([...CATEGORIES]),
+  severity: Type.Enum([...SEVERITIES]),
+  status: Type.Enum([...ALERT_STATUSES]),
+  key: Type.String({ description: 'dedup key: one open or acknowledged alert per key' }),
+  householdId: Type.Optional(Type.String()),
+  unitId: Type.Optional(Type.String()),
+  buildingId: Type.Optional(Type.String()),
+  areaId: Type.Optional(Type.String()),
+  gridId: Type.Optional(Type.String()),
+  communityId: Type.Optional(Type.String()),
+  deviceId: Type.Optional(Type.String()),
+  colour: Type.Optional(Colour),
+  summary: Type.String(),
+  count: Type.Integer({ description: 'how many times the condition was raised while this alert was active' }),
+  firstSeen: Type.String(),
+  lastSeen: Type.String(),
+  notBefore: Type.Optional(Type.String({ description: 'notifications wait until then (a cancel window)' })),
+  drill: Type.Boolean(),
+  evidence: Type.Array(EvidenceSchema, { description: 'the first 5 and the latest 15 items' }),
+  timeline: Type.Array(TimelineEntrySchema),
+  resolvedAt: Type.Optional(Type.String()),
+  outcome: Type.Optional(Type.String()),
+  acknowledgedAt: Type.Optional(Type.String()),
+  acknowledgedBy: Type.Optional(Type.String()),
+  updatedAt: Type.String(),
 });

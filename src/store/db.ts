@@ -150,6 +150,51 @@ export interface DeviceTable {
   created_at: number;
 }
 
+/**
+ * An alert (src/alerts/service.ts). The placement columns are copied from the alert's subject when it opens, so the
+ * console's filters (household, grid) and scope checks are one indexed column, like device rows. `key` is the dedup
+ * key (`<type>|<keyOn>:<id>`, src/alerts/types.ts); a partial unique index allows one row per key while the status
+ * is open or acknowledged. Evidence is bounded JSON text (the first and the latest items).
+ */
+export interface AlertTable {
+  id: string;
+  type: string;
+  category: string;
+  severity: string;
+  status: string;
+  key: string;
+  household_id: string | null;
+  unit_id: string | null;
+  building_id: string | null;
+  area_id: string | null;
+  grid_id: string | null;
+  community_id: string | null;
+  device_id: string | null;
+  colour: Colour | null;
+  summary: string;
+  count: number;
+  first_seen: number;
+  last_seen: number;
+  not_before: number | null;
+  drill: Bool;
+  evidence: string;
+  resolved_at: number | null;
+  outcome: string | null;
+  acknowledged_at: number | null;
+  acknowledged_by: string | null;
+  updated_at: number;
+}
+/** Every change of an alert, in order (`seq` from 1 per alert). */
+export interface AlertTimelineTable {
+  alert_id: string;
+  seq: number;
+  ts: number;
+  action: string;
+  by: string;
+  via: string;
+  note: string | null;
+}
+
 export interface DB {
   district: DistrictTable;
   street: StreetTable;
@@ -166,6 +211,8 @@ export interface DB {
   staff_coverage: StaffCoverageTable;
   session: SessionTable;
   device: DeviceTable;
+  alert: AlertTable;
+  alert_timeline: AlertTimelineTable;
 }
 
 export type Dialect = 'sqlite' | 'postgres';

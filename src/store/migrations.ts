@@ -190,7 +190,82 @@ function colourCheck() {
   return sql<boolean>`colour in ('red', 'orange', 'yellow', 'blue', 'green')`;
 }
 
+const alerts002: Migration = {
+  async up(db: Kysely<unknown>): Promise<void> {
+    // No foreign keys to household/device/…: an alert is a record of what happened and must outlive a device that
+    // is replaced or a household that is re-registered; the placement ids are kept as they were when it opened.
+    await db.schema
+      .createTable('alert')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('type', 'text', (c) => c.notNull())
+      .addColumn('category', 'text', (c) => c.notNull())
+      .addColumn('severity', 'text', (c) => c.notNull().check(sql`severity in ('critical', 'major', 'minor', 'info')`))
+      .addColumn('status', 'text', (c) =>
+        c.notNull().check(sql`status in ('open', 'acknowledged', 'resolved', 'cancelled')`),
+      )
+      .addColumn('key', 'text', (c) => c.notNull())
+      .addColumn('household_id', 'text')
+      .addColumn('unit_id', 'text')
+      .addColumn('building_id', 'text')
+      .addColumn('area_id', 'text')
+      .addColumn('grid_id', 'text')
+      .addColumn('community_id', 'text')
+      .addColumn('device_id', 'text')
+      .addColumn('colour', 'text')
+      .addColumn('summary', 'text', (c) => c.notNull())
+      .addColumn('count', 'integer', (c) => c.notNull())
+      .addColumn('first_seen', 'bigint', (c) => c.notNull())
+      .addColumn('last_seen', 'bigint', (c) => c.notNull())
+      .addColumn('not_before', 'bigint')
+      .addColumn('drill', 'integer', (c) => c.notNull().defaultTo(0))
+      .addColumn('evidence', 'text', (c) => c.notNull())
+      .addColumn('resolved_at', 'bigint')
+      .addColumn('outcome', 'text')
+      .addColumn('acknowledged_at', 'bigint')
+      .addColumn('acknowledged_by', 'text')
+      .addColumn('updated_at', 'bigint', (c) => c.notNull())
+      .execute();
+    // THE dedup guarantee: at most one active alert per key, enforced by the store itself, so that two messages
+    // in the same millisecond or two nodes raising at once cannot both open one. Partial indexes exist in both
+    // SQLite (3.8+) and PostgreSQL; the predicate is a literal list so both accept it in DDL.
+    await db.schema
+      .createIndex('alert_active_key_uq')
+      .on('alert')
+      .column('key')
+      .unique()
+      .where(sql<boolean>`status in ('open', 'acknowledged')`)
+      .execute();
+    // Listing: newest first within a status (the console's default view), per household, per grid (scope).
+    const indexes: Array<[string, string[]]> = [
+      ['alert_status_first_seen_idx', ['status', 'first_seen', 'id']],
+      ['alert_first_seen_idx', ['first_seen', 'id']],
+      ['alert_household_idx', ['household_id']],
+      ['alert_grid_idx', ['grid_id']],
+    ];
+    for (const [name, columns] of indexes) {
+      await db.schema.createIndex(name).on('alert').columns(columns).execute();
+    }
+    await db.schema
+      .createTable('alert_timeline')
+      .addColumn('alert_id', 'text', (c) => c.notNull().references('alert.id').onDelete('cascade'))
+      .addColumn('seq', 'integer', (c) => c.notNull())
+      .addColumn('ts', 'bigint', (c) => c.notNull())
+      .addColumn('action', 'text', (c) => c.notNull())
+      .addColumn('by', 'text', (c) => c.notNull())
+      .addColumn('via', 'text', (c) => c.notNull())
+      .addColumn('note', 'text')
+      // the primary key orders an alert's entries and makes a lost race on `seq` an error, never a silent duplicate
+      .addPrimaryKeyConstraint('alert_timeline_pk', ['alert_id', 'seq'])
+      .execute();
+  },
+  async down(db: Kysely<unknown>): Promise<void> {
+    await db.schema.dropTable('alert_timeline').ifExists().execute();
+    await db.schema.dropTable('alert').ifExists().execute();
+  },
+};
+
 /** All migrations, by name. Other modules append theirs here (`002_alerts`, …). */
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '001_registry': registry001,
+  '002_alerts': alerts002,
 };
