@@ -6,6 +6,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { getModel, MODELS } from '../devices/index.ts';
 import { AlertService } from './alerts/service.ts';
+import { RulesModule } from './rules/module.ts';
+import { VisitsService } from './visits/service.ts';
 import { EmbeddedBroker } from './broker/embedded.ts';
 import { DeviceStatusTracker } from './broker/status.ts';
 import { Bus } from './bus.ts';
@@ -44,6 +46,8 @@ export class GridWatch {
   database!: Database;
   registry!: SqlRegistry;
   alerts!: AlertService;
+  visits!: VisitsService;
+  rules?: RulesModule;
   timeseries!: TimeSeriesStore;
   broker!: EmbeddedBroker;
   status!: DeviceStatusTracker;
@@ -72,6 +76,7 @@ export class GridWatch {
     try {
       this.redis = await this.add(new RedisModule(config.redis, config.dataDir, log.child({ module: 'redis' })));
       await this.startStores();
+      await this.startRules();
       await this.startDeviceSide();
       await this.startHttp();
       if (config.demo.enabled) await this.startDemo();
@@ -120,6 +125,29 @@ export class GridWatch {
       logger: log.child({ module: 'alerts' }),
       timeseries: this.timeseries,
     });
+    this.visits = new VisitsService(this.database, this.clock, (change) => {
+      this.rules?.onVisitChange(change).catch((err: unknown) => log.error({ err }, 'rules: visit change failed'));
+    });
+  }
+
+  /** The rules listen to the bus before any device message can arrive. */
+  private async startRules(): Promise<void> {
+    const { config, log } = this;
+    this.rules = new RulesModule({
+      config,
+      clock: this.clock,
+      bus: this.bus,
+      redis: this.redis.client,
+      registry: this.registry,
+      alerts: this.alerts,
+      visits: this.visits,
+      devices: this.registry.devices,
+      kindOf: (m) => getModel(m)?.kind,
+      logger: log,
+    });
+    const lateness = this.metrics.ruleDeadlineLateness;
+    this.rules.scheduler.observeLateness = (_t, lateMs) => lateness.observe(lateMs / 1000);
+    await this.add(this.rules);
   }
 
   private async startDeviceSide(): Promise<void> {
@@ -175,6 +203,8 @@ export class GridWatch {
       deviceState: this.status,
       alerts: this.alerts,
       rules: () => ({ timezone: config.timezone, rules: config.rules }),
+      visits: this.visits,
+      cadenceDays: () => config.rules.visits.days,
       metricsText: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
       readiness: [
         { name: 'broker', check: async () => this.broker.ready },

@@ -16,6 +16,7 @@ import { RegistryError, type Registry, type Scope, type Staff } from '../registr
 import type { Role } from '../registry/types.ts';
 import type { TimeSeriesStore } from '../timeseries/port.ts';
 import { alertRoutes } from './routes/alerts.ts';
+import { type VisitDeps, visitRoutes } from './routes/visits.ts';
 import { authRoutes, SESSION_COOKIE } from './routes/auth.ts';
 import { deviceRoutes } from './routes/devices.ts';
 import { opsRoutes, type ReadinessCheck } from './routes/ops.ts';
@@ -61,6 +62,9 @@ export interface HttpDeps {
   alerts: Pick<AlertService, 'get' | 'list' | 'acknowledge' | 'resolve' | 'addNote'>;
   /** The rule settings in force, for GET /api/v1/rules. */
   rules: () => { timezone: string; rules: unknown };
+  /** Home visits and away periods. */
+  visits: VisitDeps['visits'];
+  cadenceDays: VisitDeps['cadenceDays'];
 }
 
 export class HttpError extends Error {
@@ -167,6 +171,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
   await app.register(readingRoutes, { deps, prefix: '/api/v1' });
   await app.register(staffRoutes, { deps, prefix: '/api/v1' });
   await app.register(alertRoutes, { deps, prefix: '/api/v1' });
+  await app.register(visitRoutes, { deps, prefix: '/api/v1' });
   // the type provider only matters while routes are declared; callers need the plain instance
   return app as unknown as FastifyInstance;
 }

@@ -5,6 +5,7 @@
  * (see the conventions in src/store/db.ts).
  */
 import { type Kysely, type Migration, sql } from 'kysely';
+import { visits003 } from '../visits/migration.ts';
 
 const registry001: Migration = {
   async up(db: Kysely<unknown>): Promise<void> {
@@ -268,4 +269,5 @@ const alerts002: Migration = {
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '001_registry': registry001,
   '002_alerts': alerts002,
+  '003_visits': visits003,
 };

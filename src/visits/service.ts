@@ -146,8 +146,9 @@ export class VisitsService {
     for (const r of rows) {
       const colour = r.colour as Colour;
       const last = r.last === null || r.last === undefined ? undefined : Number(r.last);
-      // never visited: due from the start, counted from one cadence ago so new households are listed at once
-      const due = (last ?? now - cadenceDays[colour] * DAY) + cadenceDays[colour] * DAY;
+      // never visited (as far as the records go): a whole cadence overdue, so a red household nobody has recorded a
+      // visit to is flagged at the first morning check rather than never
+      const due = last === undefined ? now - cadenceDays[colour] * DAY : last + cadenceDays[colour] * DAY;
       if (due > now) continue;
       out.push({
         householdId: r.id,

@@ -42,7 +42,7 @@ export interface VisitDeps {
 }
 
 /** Visits (五色五访) and away periods of households, for the staff who look after them. */
-export const visitRoutes: FastifyPluginAsyncTypebox<{ deps: HttpDeps & VisitDeps }> = async (app, { deps }) => {
+export const visitRoutes: FastifyPluginAsyncTypebox<{ deps: HttpDeps }> = async (app, { deps }) => {
   app.addHook('preHandler', app.authenticate);
 
   /** The household must exist and be in the caller's grids. */
