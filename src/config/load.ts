@@ -147,7 +147,9 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   try {
     new Intl.DateTimeFormat('en', { timeZone: cfg.timezone });
   } catch {
-    problems.push(`timezone: "${cfg.timezone}" is not an IANA time zone such as Asia/Shanghai (${sources.get('timezone') ?? 'config'})`);
+    problems.push(
+      `timezone: "${cfg.timezone}" is not an IANA time zone such as Asia/Shanghai (${sources.get('timezone') ?? 'config'})`,
+    );
   }
   if (cfg.mqtt.url) {
     // External-broker mode (shared subscriptions, EMQX / Mosquitto auth endpoints) is planned, not built yet:
@@ -198,7 +200,8 @@ function* leaves(tree: Tree, prefix: string): Generator<[string, unknown]> {
   for (const [k, v] of Object.entries(tree)) {
     const p = prefix ? `${prefix}.${k}` : k;
     // an empty mapping (e.g. `households: {}`) is a value of its own
-    if (v !== null && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length > 0) yield* leaves(v as Tree, p);
+    if (v !== null && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length > 0)
+      yield* leaves(v as Tree, p);
     else yield [p, v];
   }
 }

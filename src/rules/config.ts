@@ -12,9 +12,15 @@ const on = { enabled: Type.Boolean() };
 
 export const RuleSchemas = {
   sos: Type.Object({ ...on }, { additionalProperties: false }),
-  fall: Type.Object({ ...on, cancelWindowS: Type.Integer({ minimum: 0, maximum: 3600 }) }, { additionalProperties: false }),
+  fall: Type.Object(
+    { ...on, cancelWindowS: Type.Integer({ minimum: 0, maximum: 3600 }) },
+    { additionalProperties: false },
+  ),
   /** smoke / gas leak in a home; smoke or over-temperature in an e-bike charging area */
-  fire: Type.Object({ ...on, chargingAreaMaxTemperatureC: Type.Number({ minimum: 30, maximum: 200 }) }, { additionalProperties: false }),
+  fire: Type.Object(
+    { ...on, chargingAreaMaxTemperatureC: Type.Number({ minimum: 30, maximum: 200 }) },
+    { additionalProperties: false },
+  ),
   inactivity: Type.Object(
     {
       ...on,
@@ -47,7 +53,10 @@ export const RuleSchemas = {
     },
     { additionalProperties: false },
   ),
-  gasLeftOn: Type.Object({ ...on, minutes: Type.Number({ minimum: 1, maximum: 1440 }) }, { additionalProperties: false }),
+  gasLeftOn: Type.Object(
+    { ...on, minutes: Type.Number({ minimum: 1, maximum: 1440 }) },
+    { additionalProperties: false },
+  ),
   nightExit: Type.Object(
     { ...on, start: HHMM, end: HHMM, returnMinutes: Type.Number({ minimum: 1, maximum: 600 }) },
     { additionalProperties: false },
@@ -63,7 +72,11 @@ export const RuleSchemas = {
     { additionalProperties: false },
   ),
   ebike: Type.Object(
-    { ...on, repeatCount: Type.Integer({ minimum: 2, maximum: 100 }), repeatDays: Type.Number({ minimum: 1, maximum: 90 }) },
+    {
+      ...on,
+      repeatCount: Type.Integer({ minimum: 2, maximum: 100 }),
+      repeatDays: Type.Number({ minimum: 1, maximum: 90 }),
+    },
     { additionalProperties: false },
   ),
   deviceHealth: Type.Object(
@@ -83,7 +96,13 @@ export const RuleSchemas = {
     {
       ...on,
       days: Type.Object(
-        { red: Type.Number({ minimum: 0.5 }), orange: Type.Number({ minimum: 0.5 }), yellow: Type.Number({ minimum: 0.5 }), blue: Type.Number({ minimum: 0.5 }), green: Type.Number({ minimum: 0.5 }) },
+        {
+          red: Type.Number({ minimum: 0.5 }),
+          orange: Type.Number({ minimum: 0.5 }),
+          yellow: Type.Number({ minimum: 0.5 }),
+          blue: Type.Number({ minimum: 0.5 }),
+          green: Type.Number({ minimum: 0.5 }),
+        },
         { additionalProperties: false },
       ),
       /** a red household overdue by this many days becomes a minor alert */

@@ -82,18 +82,38 @@ export class RuleHarness {
     if (install.kind === 'household') {
       const h = this.households.get(install.householdId);
       placement = h
-        ? { householdId: h.id, unitId: h.unitId, buildingId: h.buildingId, gridId: h.gridId, communityId: h.communityId, colour: h.colour }
+        ? {
+            householdId: h.id,
+            unitId: h.unitId,
+            buildingId: h.buildingId,
+            gridId: h.gridId,
+            communityId: h.communityId,
+            colour: h.colour,
+          }
         : { householdId: install.householdId };
     } else if (install.kind === 'building') placement = { buildingId: install.buildingId };
     else if (install.kind === 'unit') placement = { unitId: install.unitId };
     else placement = { areaId: install.areaId };
-    const rec: DeviceRecord = { id, model, install, placement, drill: opts.drill ?? false, disabled: false, secretHash: '' };
+    const rec: DeviceRecord = {
+      id,
+      model,
+      install,
+      placement,
+      drill: opts.drill ?? false,
+      disabled: false,
+      secretHash: '',
+    };
     this.devices.map.set(id, rec);
     return rec;
   }
 
   /** Moves the virtual clock to `ts` (firing due deadlines in order), then publishes one reading. */
-  async reading(deviceId: string, field: TelemetryField, value: number | boolean, ts = this.clock.now()): Promise<void> {
+  async reading(
+    deviceId: string,
+    field: TelemetryField,
+    value: number | boolean,
+    ts = this.clock.now(),
+  ): Promise<void> {
     await this.advanceTo(ts);
     const d = this.device(deviceId);
     const r: Reading = { deviceId, model: d.model, field, ts, value, placement: d.placement, drill: d.drill };
@@ -104,12 +124,25 @@ export class RuleHarness {
   async event(deviceId: string, event: CanonicalEvent, ts = this.clock.now()): Promise<void> {
     await this.advanceTo(ts);
     const d = this.device(deviceId);
-    const e: DeviceEventRecord = { deviceId, model: d.model, ts, receivedAt: ts, event, placement: d.placement, drill: d.drill };
+    const e: DeviceEventRecord = {
+      deviceId,
+      model: d.model,
+      ts,
+      receivedAt: ts,
+      event,
+      placement: d.placement,
+      drill: d.drill,
+    };
     this.bus.emit('event', e);
     await this.engine.idle();
   }
 
-  async status(deviceId: string, status: StatusChange['status'], reason: StatusChange['reason'] = 'status_topic', ts = this.clock.now()) {
+  async status(
+    deviceId: string,
+    status: StatusChange['status'],
+    reason: StatusChange['reason'] = 'status_topic',
+    ts = this.clock.now(),
+  ) {
     await this.advanceTo(ts);
     this.bus.emit('status', { deviceId, status, ts, reason });
     await this.engine.idle();

@@ -28,7 +28,8 @@ describe('MemoryScheduler on a virtual clock', () => {
     const fired: Timer[] = [];
     s.onFire((t) => {
       fired.push(t);
-      if (t.key === 'again' && (t.data?.n as number) < 3) s.set({ key: 'again', at: t.at + 100, rule: 'sos', data: { n: (t.data?.n as number) + 1 } });
+      if (t.key === 'again' && (t.data?.n as number) < 3)
+        s.set({ key: 'again', at: t.at + 100, rule: 'sos', data: { n: (t.data?.n as number) + 1 } });
     });
     s.set({ key: 'x', at: 500, rule: 'sos' });
     s.set({ key: 'x', at: 700, rule: 'sos' }); // replaces
