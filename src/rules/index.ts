@@ -3,6 +3,7 @@ import { DeviceHealthRule } from './device-health.ts';
 import { DoorAccessRule } from './door-access.ts';
 import { EbikeRule } from './ebike.ts';
 import { FallRule, FireRule, SosRule } from './emergency.ts';
+import { createHomeRules } from './inactivity.ts';
 import { NightExitRule } from './night-exit.ts';
 import type { Rule } from './types.ts';
 
@@ -15,5 +16,7 @@ export function createRules(): Rule[] {
     new DoorAccessRule(),
     new EbikeRule(),
     new DeviceHealthRule(),
+    // inactivity, not seen, water, gas left on: one shared activity tracker
+    ...createHomeRules().rules,
   ];
 }

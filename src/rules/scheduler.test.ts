@@ -41,3 +41,18 @@ describe('MemoryScheduler on a virtual clock', () => {
     expect(s.get('x')).toBeUndefined();
   });
 });
+
+describe('MemoryScheduler housekeeping', () => {
+  it('does not pile up replaced deadlines: a rule moving one deadline a million times keeps the heap small', () => {
+    const clock = new VirtualClock(0);
+    const s = new MemoryScheduler(clock);
+    s.onFire(() => {});
+    for (let i = 0; i < 1_000_000; i++) s.set({ key: `k${i % 10}`, at: 1_000_000 + i, rule: 'inactivity' });
+    expect(s.size).toBe(10);
+    expect(s.heapSize).toBeLessThan(2 * 10 + 1025);
+    const fired: string[] = [];
+    s.onFire((t) => fired.push(t.key));
+    clock.advance(3_000_000);
+    expect(fired.sort()).toEqual(['k0', 'k1', 'k2', 'k3', 'k4', 'k5', 'k6', 'k7', 'k8', 'k9']);
+  });
+});

@@ -39,7 +39,20 @@ export class MemoryScheduler implements Scheduler {
     const entry = { timer, seq: ++this.seq };
     this.byKey.set(timer.key, entry);
     this.push(entry);
+    // replaced and cancelled entries stay in the heap until they surface; rebuild it before they pile up
+    if (this.heap.length > 2 * this.byKey.size + 1024) this.compact();
     this.arm();
+  }
+
+  private compact(): void {
+    const live = [...this.byKey.values()].sort((a, b) => (this.less(a, b) ? -1 : 1));
+    // a sorted array is a valid min-heap
+    this.heap = live;
+  }
+
+  /** Entries held in the heap, live or stale (for tests). */
+  get heapSize(): number {
+    return this.heap.length;
   }
 
   cancel(key: string): void {
