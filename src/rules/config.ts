@@ -82,8 +82,6 @@ export const RuleSchemas = {
   deviceHealth: Type.Object(
     {
       ...on,
-      /** silent for more than this many times its expected interval */
-      silenceFactor: Type.Number({ minimum: 1, maximum: 100 }),
       lowBatteryPct: Type.Number({ minimum: 1, maximum: 99 }),
       /** after a start, no device alerts for this long */
       graceMinutes: Type.Number({ minimum: 0, maximum: 1440 }),

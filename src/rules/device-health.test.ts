@@ -12,7 +12,7 @@ const START = Date.UTC(2026, 2, 1, 16, 0);
 
 function config(): RulesConfig {
   const c = structuredClone(loadConfig({ env: {}, cwd: root }).rules);
-  c.deviceHealth = { enabled: true, silenceFactor: 2, lowBatteryPct: 20, graceMinutes: 10, massOfflineCount: 10 };
+  c.deviceHealth = { enabled: true, lowBatteryPct: 20, graceMinutes: 10, massOfflineCount: 10 };
   return c;
 }
 
