@@ -22,6 +22,7 @@ export interface RedisServerOptions {
 export class RedisServer {
   private child?: ChildProcess;
   private stopping = false;
+  private killOnExit: (() => void) | undefined;
   private exited?: Promise<void>;
   constructor(private readonly opts: RedisServerOptions) {}
 
@@ -51,8 +52,16 @@ export class RedisServer {
       '--protected-mode',
       'yes',
     ];
-    const child = spawn(this.opts.binary ?? 'redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Its own process group: Ctrl-C in a terminal signals the whole foreground group, and Redis must outlive the
+    // graceful stop that still needs it (rule deadlines and state are flushed to it). We stop it last, ourselves.
+    const child = spawn(this.opts.binary ?? 'redis-server', args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
     this.child = child;
+    // if this process exits without stop() (a crash, process.exit), do not leave the server behind
+    this.killOnExit = () => child.kill('SIGTERM');
+    process.once('exit', this.killOnExit);
     let output = '';
     child.stdout?.on('data', (d: Buffer) => {
       if (output.length < 8192) output += d.toString();
@@ -77,6 +86,7 @@ export class RedisServer {
   async stop(timeoutMs = 5000): Promise<void> {
     const child = this.child;
     this.stopping = true;
+    if (this.killOnExit) process.off('exit', this.killOnExit);
     if (!child || child.exitCode !== null) return;
     child.kill('SIGTERM');
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
