@@ -55,13 +55,17 @@ export const MOTION_MAX_MS = 3 * 3_600_000;
 /** Quantile and step of the background power estimator. */
 const BG_QUANTILE = 0.9;
 
-/** Device kinds whose readings are activity evidence: when all of a household's are offline, nobody can tell. */
+/**
+ * Device kinds whose readings are activity evidence: when all of a household's are offline, nobody can tell. The
+ * device-health rule's "monitoring lost" uses the same list, so the two can never disagree about a home.
+ */
 export const ACTIVITY_KINDS: ReadonlySet<string> = new Set([
   'motion_sensor',
   'door_contact',
   'water_meter',
   'gas_meter',
   'electricity_meter',
+  'wristband',
 ]);
 
 /**
@@ -172,6 +176,8 @@ export interface ActivityTrackerOptions {
 
 export class ActivityTracker {
   private readonly houses = new Map<string, HouseState>();
+  /** household → time its flat door last moved, insertion-ordered and pruned to the linking window */
+  private readonly recentDoors = new Map<string, number>();
   private readonly devs = new Map<string, DeviceState>();
   private readonly offline = new Set<string>();
   /** motion sensors holding `true` → when their motion period began */
@@ -205,6 +211,9 @@ export class ActivityTracker {
     this.lastBatch = readings;
     const notes: ActivityNote[] = [];
     for (const r of readings) {
+      // A drill device bound to a real home must never move that home's clock: a drill would delay a real
+      // inactivity alarm and label it a drill. Drill scenarios exercise the event rules (issue 6).
+      if (r.drill) continue;
       const n = this.reading(r, ctx);
       if (n) notes.push(n);
     }
@@ -215,7 +224,7 @@ export class ActivityTracker {
   event(e: DeviceEventRecord, ctx: RuleContext): readonly ActivityNote[] {
     if (e === this.lastBatch) return this.lastNotes;
     this.lastBatch = e;
-    this.lastNotes = this.eventNotes(e, ctx);
+    this.lastNotes = e.drill ? [] : this.eventNotes(e, ctx);
     return this.lastNotes;
   }
 
@@ -225,7 +234,7 @@ export class ActivityTracker {
     this.lastStatusNote = undefined;
     const rec = ctx.devices.get(change.deviceId);
     const householdId = rec?.placement.householdId;
-    if (!householdId) return undefined;
+    if (!householdId || rec.drill) return undefined;
     const kind = rec ? ctx.kindOf(rec.model) : undefined;
     if (!kind || !ACTIVITY_KINDS.has(kind)) return undefined;
     this.index(ctx, householdId).add(change.deviceId);
@@ -515,8 +524,13 @@ export class ActivityTracker {
     const unitId = e.placement.unitId;
     if (!buildingId && !unitId) return [];
     const out: string[] = [];
-    for (const [id, s] of this.houses) {
-      if (!s.lastDoor || Math.abs(e.ts - s.lastDoor) > LINK_MS) continue;
+    for (const [id, at] of this.recentDoors) {
+      if (Math.abs(e.ts - at) > LINK_MS) {
+        if (e.ts - at > LINK_MS) this.recentDoors.delete(id);
+        continue;
+      }
+      const s = this.houses.get(id);
+      if (!s?.lastDoor) continue;
       const h = ctx.household(id);
       if (!h) continue;
       if (unitId ? h.unitId !== unitId : h.buildingId !== buildingId) continue;
@@ -590,6 +604,9 @@ export class ActivityTracker {
       else n.returned = true;
     }
     s.lastDoor = n.ts;
+    // flats whose door moved lately: what a building door event is matched against (not every home)
+    this.recentDoors.delete(n.householdId);
+    this.recentDoors.set(n.householdId, n.ts);
     this.touch(s, n);
     return n;
   }

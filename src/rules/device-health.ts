@@ -24,18 +24,9 @@
 import { type AlertInput, type AlertSubject, alertKey, type Evidence } from '../alerts/types.ts';
 import type { DeviceEventRecord, Reading, StatusChange } from '../ingest/types.ts';
 import type { DeviceRecord } from '../registry/types.ts';
+import { ACTIVITY_KINDS } from './activity.ts';
 import { eventEvidence, readingEvidence, subjectOf } from './emergency.ts';
 import type { Rule, RuleContext, Timer } from './types.ts';
-
-/** The kinds of device whose messages tell that a resident is active at home. */
-const ACTIVITY_KINDS: ReadonlySet<string> = new Set([
-  'motion_sensor',
-  'door_contact',
-  'water_meter',
-  'electricity_meter',
-  'gas_meter',
-  'wristband',
-]);
 
 export function isActivitySensorKind(kind: string | undefined): boolean {
   return kind !== undefined && ACTIVITY_KINDS.has(kind);

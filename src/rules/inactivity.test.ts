@@ -338,3 +338,20 @@ describe('not seen for days', () => {
     expect(InactivityRule.timerKey('h1')).toBe('inactivity|h1');
   });
 });
+
+describe('inactivity: drill devices', () => {
+  it('a drill device in a real home neither delays nor relabels the real alarm', async () => {
+    const s = await setup();
+    s.h.addDevice('drill-pir-h1', 'native-motion', { kind: 'household', householdId: 'h1' }, { drill: true });
+    await s.motion(at(0, '09:00'));
+    // a drill's motion an hour later must not count as the resident moving
+    await s.h.reading('drill-pir-h1', 'motion', true, at(0, '10:00'));
+    await s.h.advanceTo(at(0, '12:30'));
+    const [alert] = s.alerts();
+    expect(alert).toMatchObject({ drill: false, status: 'open' });
+    expect(Date.parse(alert!.firstSeen)).toBeLessThanOrEqual(at(0, '12:00') + 60_000);
+    // and real activity resolves it
+    await s.motion(at(0, '13:00'));
+    expect(s.alerts()[0]!.status).toBe('resolved');
+  });
+});

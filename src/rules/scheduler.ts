@@ -241,6 +241,8 @@ export class RedisScheduler extends MemoryScheduler implements Module {
   async stop(): Promise<void> {
     clearInterval(this.flushTimer);
     this.stopTimers();
-    await this.flush();
+    // a periodic flush may be under way: wait for it, then write what changed meanwhile
+    // (bounded: with Redis gone, the changes stay unsaved rather than hanging the stop)
+    for (let i = 0; i < 5 && (this.flushing || this.pending.size > 0); i++) await this.flush();
   }
 }
