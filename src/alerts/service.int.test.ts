@@ -144,7 +144,7 @@ describe.each(['sqlite', 'postgres'] as const)('alert service on %s', (kind) => 
     expect(third.alert.timeline.map((e) => [e.action, e.note])).toEqual([
       ['opened', 'SOS button pressed'],
       ['repeated', 'severity major → critical'],
-      ['repeated', undefined],
+      ['repeated', 'count 3'],
     ]);
     expect(third.alert.evidence).toHaveLength(3);
     expect(await rowsOfKey('water_low|household:h-rep')).toBe(1);
@@ -165,7 +165,8 @@ describe.each(['sqlite', 'postgres'] as const)('alert service on %s', (kind) => 
     const alert = (await other.get(results[0]!.alert.id))!;
     expect(alert.count).toBe(50);
     expect(alert.lastSeen).toBe(new Date(ts + 2).toISOString());
-    expect(alert.timeline).toHaveLength(50);
+    // the timeline keeps the opening and the first repeats (counts 2–10); the count itself is 50
+    expect(alert.timeline).toHaveLength(10);
     expect(alert.timeline.filter((e) => e.action === 'opened')).toHaveLength(1);
     expect(alert.evidence).toHaveLength(EVIDENCE_HEAD + EVIDENCE_TAIL);
   });
@@ -301,7 +302,7 @@ describe.each(['sqlite', 'postgres'] as const)('alert service on %s', (kind) => 
     expect(resolved.timeline).toEqual([
       { ts: t0, action: 'opened', by: 'rule:sos', via: 'rule', note: 'SOS button pressed' },
       { ts: t0 + 90_000, action: 'acknowledged', by: 'st-wang', via: 'console', note: 'on my way' },
-      { ts: t0 + 91_000, action: 'repeated', by: 'rule:sos', via: 'rule' },
+      { ts: t0 + 91_000, action: 'repeated', by: 'rule:sos', via: 'rule', note: 'count 2' },
       { ts: t0 + 691_000, action: 'resolved', by: 'st-wang', via: 'console', note: 'resident_fine: fell asleep' },
     ]);
     await expectError(alerts.acknowledge(alert.id, 'st-li', 'console'), 'conflict');

@@ -447,7 +447,19 @@ export class AlertService implements AlertSink {
       .where('id', '=', row.id)
       .execute();
     const note = severity !== current ? `severity ${current} → ${severity}` : undefined;
-    await this.append(q, row.id, { ts: input.ts, action: 'repeated', by: `rule:${input.type}`, via: 'rule', note });
+    // The count and last-seen are on the alert itself; the timeline keeps the first repeats, every 100th and every
+    // change of severity, so a condition repeating all day (a door held open, a flapping sensor) cannot grow it
+    // without bound.
+    const count = Number(row.count) + 1;
+    if (note || count <= 10 || count % 100 === 0) {
+      await this.append(q, row.id, {
+        ts: input.ts,
+        action: 'repeated',
+        by: `rule:${input.type}`,
+        via: 'rule',
+        note: note ?? `count ${count}`,
+      });
+    }
     return this.load(q, row.id);
   }
 

@@ -123,3 +123,48 @@ describe('away periods', () => {
     expect((await node.api('DELETE', `/api/v1/households/${h}/away/nope`, undefined, worker)).status).toBe(404);
   });
 });
+
+describe('visits from alerts, and who may act', () => {
+  it('an alert resolved on site counts as a visit; an evaluator may not set an away period', async () => {
+    const h = await householdOf('g-limin-01', 'yellow');
+    const { alert } = await node.system.alerts.raise({
+      type: 'sos',
+      category: 'resident_safety',
+      severity: 'critical',
+      keyOn: 'household',
+      subject: { householdId: h, gridId: 'g-limin-01' },
+      drill: false,
+      ts: Date.now(),
+      evidence: [{ ts: Date.now(), kind: 'event', eventType: 'sos' }],
+      summary: 'SOS pressed',
+    });
+    const resolved = await node.api(
+      'POST',
+      `/api/v1/alerts/${alert.id}/resolve`,
+      { outcome: 'handled_on_site' },
+      worker,
+    );
+    expect(resolved.status).toBe(200);
+    const visits = await node.api('GET', `/api/v1/households/${h}/visits`, undefined, worker);
+    expect(visits.body.items).toEqual([expect.objectContaining({ alertId: alert.id, outcome: 'ok' })]);
+
+    await node.api(
+      'POST',
+      '/api/v1/staff',
+      {
+        username: 'eval.visits',
+        name: '钱评估',
+        phone: '+8613800000012',
+        roles: ['evaluator'],
+        password: 'evaluator-pw-2',
+      },
+      admin,
+    );
+    const evaluator = await node.login('eval.visits', 'evaluator-pw-2');
+    const until = new Date(Date.now() + 86_400_000).toISOString();
+    expect((await node.api('POST', `/api/v1/households/${h}/away`, { until, reason: 'x' }, evaluator)).status).toBe(
+      403,
+    );
+    expect((await node.api('GET', `/api/v1/households/${h}/away`, undefined, evaluator)).status).toBe(200);
+  });
+});

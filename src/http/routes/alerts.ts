@@ -20,6 +20,9 @@ import { parseTime } from './readings.ts';
  */
 export const ALERT_ACTOR_ROLES: readonly Role[] = ROLES.filter((r) => r !== 'evaluator');
 
+/** Outcomes that mean someone was at the home: they count as a visit. */
+const ON_SITE_OUTCOMES: readonly string[] = ['resident_fine', 'sent_to_hospital', 'handled_on_site'];
+
 /** The API view of an alert: times as ISO-8601 everywhere (the service keeps epoch ms inside). */
 export function alertView(a: StoredAlert) {
   return {
@@ -157,6 +160,14 @@ export const alertRoutes: FastifyPluginAsyncTypebox<{ deps: HttpDeps }> = async 
       const { outcome, note } = req.body;
       const alert = await deps.alerts.resolve(req.params.id, staffIdOf(req), outcome, viaOf(req), note);
       req.log.info({ event: 'alert_resolved', alertId: alert.id, outcome, by: req.staff?.id }, 'alert resolved');
+      // an alert resolved at the resident's door counts as a home visit (五色五访)
+      if (alert.householdId && ON_SITE_OUTCOMES.includes(outcome)) {
+        await deps.visits.recordVisit(alert.householdId, staffIdOf(req), {
+          outcome: outcome === 'sent_to_hospital' ? 'referred' : 'ok',
+          notes: `alert ${alert.type} resolved on site`,
+          alertId: alert.id,
+        });
+      }
       return alertView(alert);
     },
   );

@@ -5,6 +5,7 @@ import { VISIT_OUTCOMES } from '../../visits/service.ts';
 import type { HttpDeps } from '../app.ts';
 import { HttpError, inScope, scopeOf } from '../app.ts';
 import { responses } from '../schemas.ts';
+import { ALERT_ACTOR_ROLES } from './alerts.ts';
 import { parseTime } from './readings.ts';
 
 const Visit = Type.Object({
@@ -64,6 +65,8 @@ export const visitRoutes: FastifyPluginAsyncTypebox<{ deps: HttpDeps }> = async 
   app.post(
     '/households/:id/visits',
     {
+      // evaluators watch, they do not act: an away period silences a home's rules
+      preHandler: app.requireRoles(...ALERT_ACTOR_ROLES),
       schema: {
         tags: ['visits'],
         summary: 'Record a home visit',
@@ -127,6 +130,8 @@ export const visitRoutes: FastifyPluginAsyncTypebox<{ deps: HttpDeps }> = async 
   app.post(
     '/households/:id/away',
     {
+      // evaluators watch, they do not act: an away period silences a home's rules
+      preHandler: app.requireRoles(...ALERT_ACTOR_ROLES),
       schema: {
         tags: ['visits'],
         summary: 'Mark a household away (family visit, hospital): home rules stay quiet until it ends',
@@ -173,6 +178,8 @@ export const visitRoutes: FastifyPluginAsyncTypebox<{ deps: HttpDeps }> = async 
   app.delete(
     '/households/:id/away/:awayId',
     {
+      // evaluators watch, they do not act: an away period silences a home's rules
+      preHandler: app.requireRoles(...ALERT_ACTOR_ROLES),
       schema: {
         tags: ['visits'],
         summary: 'End an away period now (the resident is back)',
