@@ -168,7 +168,7 @@ interface DeviceState {
 }
 
 export interface ActivityTrackerOptions {
-  /** Is this door contact the flat's entrance? Default: every door_contact (the product puts one on the flat door). */
+  /** Is this door contact the flat's entrance? Default: a household's only door contact; none when it has several. */
   isEntrance?: (device: DeviceRecord | undefined, deviceId: string) => boolean;
   /** Household of a person named by a building door event, when the registry knows it. */
   householdOfPerson?: (personId: string) => string | undefined;
@@ -645,7 +645,18 @@ export class ActivityTracker {
   }
 
   private isEntrance(deviceId: string, ctx: RuleContext): boolean {
-    return this.opts.isEntrance ? this.opts.isEntrance(ctx.devices.get(deviceId), deviceId) : true;
+    if (this.opts.isEntrance) return this.opts.isEntrance(ctx.devices.get(deviceId), deviceId);
+    // Without a registry field naming the flat's entrance: a household's only door contact is its entrance (the
+    // product's kit puts one on the flat door). With several (fridge, cupboards) none is taken for the entrance,
+    // because a fridge door read as "went out" would silence the inactivity rule; the building door still counts.
+    const householdId = ctx.devices.get(deviceId)?.placement.householdId;
+    if (!householdId) return false;
+    let contacts = 0;
+    for (const id of this.index(ctx, householdId)) {
+      const d = ctx.devices.get(id);
+      if (d && ctx.kindOf(d.model) === 'door_contact' && ++contacts > 1) return false;
+    }
+    return contacts === 1;
   }
 
   /** The household's activity devices: one pass over the directory the first time, then kept up by readings. */

@@ -355,3 +355,36 @@ describe('inactivity: drill devices', () => {
     expect(s.alerts()[0]!.status).toBe('resolved');
   });
 });
+
+describe('inactivity: which door is the entrance', () => {
+  it('with several door contacts and no entrance named, a cupboard door is not taken for leaving home', async () => {
+    const home = createHomeRules();
+    const h = await new RuleHarness({ rules: home.rules, config: CONFIG, households: [household('h1')] }).start();
+    h.addDevice('pir', 'native-motion', { kind: 'household', householdId: 'h1' });
+    h.addDevice('door', 'native-door-contact', { kind: 'household', householdId: 'h1' });
+    h.addDevice('fridge', 'native-door-contact', { kind: 'household', householdId: 'h1' });
+    await h.reading('door', 'contact_open', false, T0);
+    await h.reading('fridge', 'contact_open', false, T0);
+    await h.reading('pir', 'motion', true, at(0, '08:57'));
+    await h.reading('pir', 'motion', false, at(0, '09:00'));
+    // the resident opens the fridge, then collapses
+    await h.reading('fridge', 'contact_open', true, at(0, '09:05'));
+    await h.reading('fridge', 'contact_open', false, at(0, '09:06'));
+    await h.advanceTo(at(0, '13:00'));
+    expect(h.memory!.ofType('inactivity')).toHaveLength(1);
+  });
+
+  it('a household with one door contact: that is its entrance, and leaving through it is away, not inactive', async () => {
+    const home = createHomeRules();
+    const h = await new RuleHarness({ rules: home.rules, config: CONFIG, households: [household('h1')] }).start();
+    h.addDevice('pir', 'native-motion', { kind: 'household', householdId: 'h1' });
+    h.addDevice('door', 'native-door-contact', { kind: 'household', householdId: 'h1' });
+    await h.reading('door', 'contact_open', false, T0);
+    await h.reading('pir', 'motion', true, at(0, '08:57'));
+    await h.reading('pir', 'motion', false, at(0, '09:00'));
+    await h.reading('door', 'contact_open', true, at(0, '09:05'));
+    await h.reading('door', 'contact_open', false, at(0, '09:06'));
+    await h.advanceTo(at(0, '16:00'));
+    expect(h.memory!.ofType('inactivity')).toHaveLength(0);
+  });
+});
