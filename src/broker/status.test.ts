@@ -58,6 +58,18 @@ function setup(opts: { graceS?: number; rows?: DeviceStateRow[]; failSaves?: num
 const flushPromises = () => new Promise((r) => setImmediate(r));
 
 describe('DeviceStatusTracker', () => {
+  it('announces devices that were already offline before the start, so the rules know them', async () => {
+    const { events, tracker } = setup({
+      rows: [
+        { deviceId: 'wrist', status: 'offline', lastSeen: 1 },
+        { deviceId: 'meter', status: 'online', lastSeen: 1 },
+      ],
+    });
+    await tracker.start();
+    expect(events.status.map((s) => [s.deviceId, s.status])).toEqual([['wrist', 'offline']]);
+    await tracker.stop();
+  });
+
   it('goes online from the status topic and offline from the Last Will', async () => {
     const { clock, events, tracker, metrics } = setup();
     await tracker.start();

@@ -100,6 +100,13 @@ export class DeviceStatusTracker implements Module, StatusSink {
     this.timers.push(clock.setInterval(() => this.checkTimeouts(), config.statusCheckIntervalS * 1000));
     this.timers.push(clock.setInterval(() => void this.flush(), this.deps.saveIntervalMs ?? 5000));
     this.unsubscribe = this.deps.bus.on('readings', (readings) => this.recordReadings(readings));
+    // Tell the rules which devices were already offline before this start (their device-health and "monitoring
+    // lost" state would otherwise only learn of it at the next change); the rules' own grace period absorbs them.
+    const now = this.deps.clock.now();
+    for (const row of rows) {
+      if (row.status === 'offline')
+        this.deps.bus.emit('status', { deviceId: row.deviceId, status: 'offline', ts: now, reason: 'timeout' });
+    }
   }
 
   async stop(): Promise<void> {
