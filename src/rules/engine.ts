@@ -37,6 +37,8 @@ export class RulesEngine implements Module {
   private readonly chains = new Map<string, Promise<unknown>>();
   private readonly inFlight = new Set<Promise<unknown>>();
   private detach: (() => void)[] = [];
+  /** Called when rule state that matters after a crash changed (an alert was raised): see RuleStateStore. */
+  onStateChange: (() => void) | undefined;
 
   constructor(private readonly deps: RulesEngineDeps) {
     for (const r of deps.rules) this.byName.set(r.name, r);
@@ -53,8 +55,11 @@ export class RulesEngine implements Module {
       devices: deps.devices,
       kindOf: deps.kindOf,
       log,
-      raise: (input: AlertInput) =>
-        this.enqueue(alertKey(input), () => deps.alerts.raise(input), `raise ${input.type}`),
+      raise: (input: AlertInput) => {
+        this.enqueue(alertKey(input), () => deps.alerts.raise(input), `raise ${input.type}`);
+        // rules remember what they raised (to clear it later): that memory should reach Redis soon
+        this.onStateChange?.();
+      },
       clear: (key, reason, ts) => this.enqueue(key, () => deps.alerts.clear(key, reason, ts), 'clear'),
       cancel: (key, reason, ts, by) => this.enqueue(key, () => deps.alerts.cancel(key, reason, ts, by), 'cancel'),
     };

@@ -62,6 +62,7 @@ export class RulesModule implements Module {
       logger: log,
     });
     this.state = new RuleStateStore(deps.redis, this.rules, log);
+    this.engine.onStateChange = () => this.state.saveSoon();
   }
 
   async start(): Promise<void> {

@@ -11,6 +11,7 @@ import type { Rule } from './types.ts';
 export class RuleStateStore implements Module {
   readonly name = 'rule-state';
   private timer: NodeJS.Timeout | undefined;
+  private soon: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly redis: Redis,
@@ -48,8 +49,22 @@ export class RuleStateStore implements Module {
     return Object.values(fields).reduce((n, s) => n + s.length, 0);
   }
 
+  /**
+   * Saves within a second (once, however many calls): after a raise, so that a crash soon after cannot lose the
+   * rule's memory of the alert it must clear later.
+   */
+  saveSoon(): void {
+    if (this.soon) return;
+    this.soon = setTimeout(() => {
+      this.soon = undefined;
+      this.save().catch((err: unknown) => this.log.warn({ err }, 'rules: saving state failed'));
+    }, 1000);
+    this.soon.unref();
+  }
+
   async stop(): Promise<void> {
     clearInterval(this.timer);
+    clearTimeout(this.soon);
     await this.save();
   }
 }
