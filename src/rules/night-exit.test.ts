@@ -123,9 +123,8 @@ describe('NightExitRule', () => {
     const night = MIDNIGHT + 23 * HOUR;
     await h.reading('dc-h-1', 'contact_open', true, night);
     await h.event('door-b1', out(), night + 20 * MIN);
-    // not at risk, or not alone (someone else's movement could not tell us the resident is back)
+    // not at risk
     await h.reading('dc-h-2', 'contact_open', true, night + HOUR);
-    await h.reading('dc-h-4', 'contact_open', true, night + HOUR);
     await h.event('door-b1', out(), night + HOUR + MIN);
     // at risk, but in building b-2: a b-1 exit says nothing about it
     await h.reading('dc-h-3', 'contact_open', true, night + 2 * HOUR);
@@ -136,6 +135,28 @@ describe('NightExitRule', () => {
     await h.advance(3 * HOUR);
     expect(h.scheduler.size).toBe(0);
     expect(alerts.alerts).toHaveLength(0);
+  });
+
+  it('covers an at-risk resident who does not live alone: others moving at home is no return, the flat door is', async () => {
+    const { h, alerts } = await setup();
+    const t = MIDNIGHT + 2 * HOUR; // 02:00
+    await h.reading('dc-h-4', 'contact_open', true, t);
+    await h.event('door-b1', out(), t + MIN);
+    // the spouse walks about at home: says nothing about the resident outside
+    await h.reading('pir-h-4', 'motion', true, t + 5 * MIN);
+    await h.advance(16 * MIN);
+    expect(alerts.ofType('night_exit').map((a) => [a.householdId, a.status])).toEqual([['h-4', 'open']]);
+    // the flat door opens: someone came in; the alert clears
+    await h.reading('dc-h-4', 'contact_open', true, t + 30 * MIN);
+    expect(alerts.ofType('night_exit')[0]!.status).toBe('resolved');
+
+    // another night: the resident comes back within the wait through the flat door, nothing is raised
+    const n2 = t + 24 * HOUR;
+    await h.reading('dc-h-4', 'contact_open', true, n2);
+    await h.event('door-b1', out(), n2 + MIN);
+    await h.reading('dc-h-4', 'contact_open', true, n2 + 8 * MIN);
+    await h.advance(30 * MIN);
+    expect(alerts.ofType('night_exit')).toHaveLength(1);
   });
 
   it('honours a household override of the night window', async () => {

@@ -4,13 +4,15 @@
  *
  * Linking a door passage to a household. The door event names a `personId`, but the registry has no person →
  * household mapping yet, so the rule links by sequence instead: a granted door_access `out` at night on a building
- * (or unit) door concerns every at-risk, lone-elderly household of that building (of that unit, for a unit door)
+ * (or unit) door concerns every at-risk household of that building (of that unit, for a unit door)
  * whose own flat door contact (a `door_contact` device in the household) opened within the LINK_MS before the exit.
  * That is the path a person walking out takes: flat door, stairs or lift, building door. When no household can be
  * linked this way the rule does nothing: alarming every at-risk home of the building for any resident going out at
  * night would be noise, and a flat without a door contact cannot be linked (it is still covered by the inactivity
- * rules). Lone-elderly only, because only there does in-home activity after the exit mean "the resident is back"
- * (with several residents, someone else's movement would cancel the wait). When the registry learns which person
+ * rules). Every at-risk household is covered; in a lone-elderly one any in-home activity after the exit means "the
+ * resident is back"
+ * — with several residents, someone else's movement would cancel the wait, so there only the flat door opening
+ * again (someone coming in) or the building door's `in` counts as a return. When the registry learns which person
  * lives where, the `personId` of the exit replaces this heuristic.
  *
  * The wait: a timer per household (`nightExit|<householdId>`) at exit + returnMinutes. Before it fires, any of these
@@ -68,7 +70,11 @@ export class NightExitRule implements Rule {
       // activity: motion seen, or a door of the flat opening. `false` readings are not counted: a contact's periodic
       // state report or a slow door closer after the resident left must not look like a return.
       if (r.value !== true) continue;
-      if (this.pending.has(householdId) || this.raised.has(householdId)) this.activity(householdId, r, ctx);
+      // Where others live too, their movement says nothing about the resident who went out: only the flat door
+      // opening (someone coming in) counts as a return there; alone, any activity does.
+      const returnSign = r.field === 'contact_open' || ctx.household(householdId)?.loneElderly === true;
+      if (returnSign && (this.pending.has(householdId) || this.raised.has(householdId)))
+        this.activity(householdId, r, ctx);
       if (r.field === 'contact_open') this.flatDoorOpened(householdId, r, ctx);
     }
   }
@@ -139,7 +145,7 @@ export class NightExitRule implements Rule {
   private flatDoorOpened(householdId: string, r: Reading, ctx: RuleContext): void {
     if (ctx.kindOf(r.model) !== 'door_contact') return;
     const h = ctx.household(householdId);
-    if (!h?.atRisk || !h.loneElderly) return;
+    if (!h?.atRisk) return;
     let building = this.flatDoorOpens.get(h.buildingId);
     if (!building) {
       building = new Map();
@@ -160,7 +166,7 @@ export class NightExitRule implements Rule {
       }
       if (open.ts > e.ts) continue;
       const h = ctx.household(householdId);
-      if (!h?.atRisk || !h.loneElderly) continue;
+      if (!h?.atRisk) continue;
       if (unitId && h.unitId !== unitId) continue; // a unit door: only the homes of that unit
       const settings = ctx.settings(householdId).nightExit;
       if (!settings.enabled) continue;
