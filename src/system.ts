@@ -7,6 +7,7 @@ import path from 'node:path';
 import { getModel, MODELS } from '../devices/index.ts';
 import { AlertService } from './alerts/service.ts';
 import { RulesModule } from './rules/module.ts';
+import { NotificationStore } from './notify/store.ts';
 import { VisitsService } from './visits/service.ts';
 import { EmbeddedBroker } from './broker/embedded.ts';
 import { DeviceStatusTracker } from './broker/status.ts';
@@ -47,6 +48,7 @@ export class GridWatch {
   registry!: SqlRegistry;
   alerts!: AlertService;
   visits!: VisitsService;
+  notifications!: NotificationStore;
   rules?: RulesModule;
   timeseries!: TimeSeriesStore;
   broker!: EmbeddedBroker;
@@ -125,6 +127,7 @@ export class GridWatch {
       logger: log.child({ module: 'alerts' }),
       timeseries: this.timeseries,
     });
+    this.notifications = new NotificationStore(this.database, this.clock);
     this.visits = new VisitsService(this.database, this.clock, (change) => {
       this.rules?.onVisitChange(change).catch((err: unknown) => log.error({ err }, 'rules: visit change failed'));
     });
@@ -205,6 +208,7 @@ export class GridWatch {
       rules: () => ({ timezone: config.timezone, rules: config.rules }),
       visits: this.visits,
       cadenceDays: () => config.rules.visits.days,
+      notifications: this.notifications,
       metricsText: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
       readiness: [
         { name: 'broker', check: async () => this.broker.ready },

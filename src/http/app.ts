@@ -15,7 +15,9 @@ import type { Logger } from '../logger.ts';
 import { RegistryError, type Registry, type Scope, type Staff } from '../registry/port.ts';
 import type { Role } from '../registry/types.ts';
 import type { TimeSeriesStore } from '../timeseries/port.ts';
+import type { NotificationStore } from '../notify/store.ts';
 import { alertRoutes } from './routes/alerts.ts';
+import { notificationRoutes } from './routes/notifications.ts';
 import { type VisitDeps, visitRoutes } from './routes/visits.ts';
 import { authRoutes, SESSION_COOKIE } from './routes/auth.ts';
 import { deviceRoutes } from './routes/devices.ts';
@@ -65,6 +67,8 @@ export interface HttpDeps {
   /** Home visits and away periods. */
   visits: VisitDeps['visits'];
   cadenceDays: VisitDeps['cadenceDays'];
+  /** Every SMS sent or attempted. */
+  notifications: Pick<NotificationStore, 'list'>;
 }
 
 export class HttpError extends Error {
@@ -172,6 +176,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
   await app.register(staffRoutes, { deps, prefix: '/api/v1' });
   await app.register(alertRoutes, { deps, prefix: '/api/v1' });
   await app.register(visitRoutes, { deps, prefix: '/api/v1' });
+  await app.register(notificationRoutes, { deps, prefix: '/api/v1' });
   // the type provider only matters while routes are declared; callers need the plain instance
   return app as unknown as FastifyInstance;
 }

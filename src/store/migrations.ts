@@ -5,6 +5,7 @@
  * (see the conventions in src/store/db.ts).
  */
 import { type Kysely, type Migration, sql } from 'kysely';
+import { notifications004 } from '../notify/store.ts';
 import { visits003 } from '../visits/migration.ts';
 
 const registry001: Migration = {
@@ -270,4 +271,5 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '001_registry': registry001,
   '002_alerts': alerts002,
   '003_visits': visits003,
+  '004_notifications': notifications004,
 };
