@@ -95,6 +95,20 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it('validates escalation policies: unknown recipients and channels are listed with their path', () => {
+    const file = tmpFile(
+      'deploy.yaml',
+      'escalation:\n  policies:\n    - name: x\n      match: {}\n      steps:\n        - { afterMinutes: 0, to: [mayor], channel: pigeon }\n',
+    );
+    const problems = problemsOf(() => loadConfig({ env: { GRIDWATCH_CONFIG: file }, cwd: root }));
+    expect(
+      problems.some((p) =>
+        p.startsWith('escalation.policies.0.steps.0.channel: must be equal to one of the allowed values'),
+      ),
+    ).toBe(true);
+    expect(problems.some((p) => p.startsWith('escalation.policies.0.steps.0.to.0'))).toBe(true);
+  });
+
   it('reports unreadable and malformed files', () => {
     expect(problemsOf(() => loadConfig({ env: { GRIDWATCH_CONFIG: '/nonexistent/gw.yaml' }, cwd: root }))[0]).toMatch(
       /^\/nonexistent\/gw\.yaml: cannot read/,

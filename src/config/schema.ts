@@ -4,6 +4,7 @@
  * environment or from files (`<VAR>_FILE`), never from a config file, and are never logged.
  */
 import { type Static, Type } from 'typebox';
+import { EscalationConfigSchema } from '../notify/policy.ts';
 import { RulesConfigSchema } from '../rules/config.ts';
 
 const Port = Type.Integer({ minimum: 0, maximum: 65535 });
@@ -139,6 +140,8 @@ export const ConfigSchema = Type.Object(
     /** IANA time zone of the community: rule windows (07:00–22:00, nights, "a day") are in it. */
     timezone: Type.String({ minLength: 1 }),
     rules: RulesConfigSchema,
+    /** Who is told about an alert, how, and after how long without an acknowledgement (src/notify/policy.ts). */
+    escalation: Type.Object({ policies: EscalationConfigSchema }, { additionalProperties: false }),
     demo: Type.Object(
       {
         /** Simulated devices publish over real MQTT; on in the embedded default, off with a deployment file. */
