@@ -82,6 +82,7 @@ export class GridWatch {
       await this.startDeviceSide();
       await this.startHttp();
       if (config.demo.enabled) await this.startDemo();
+      for (const w of this.warnings()) log.warn(w);
       this.started = true;
     } catch (err) {
       await this.stop();
@@ -209,6 +210,7 @@ export class GridWatch {
       visits: this.visits,
       cadenceDays: () => config.rules.visits.days,
       notifications: this.notifications,
+      warnings: () => this.warnings(),
       metricsText: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
       readiness: [
         { name: 'broker', check: async () => this.broker.ready },
@@ -280,6 +282,15 @@ export class GridWatch {
       { file },
       'admin account created; its password is in this file (set GRIDWATCH_ADMIN_PASSWORD to choose one)',
     );
+  }
+
+  /** Configuration choices an operator must not miss. */
+  warnings(): string[] {
+    return this.config.sms.transport === 'outbox'
+      ? [
+          'SMS go to the outbox (no provider configured): nobody’s phone will ring. Set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM.',
+        ]
+      : [];
   }
 
   async stop(): Promise<void> {

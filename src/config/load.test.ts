@@ -109,6 +109,21 @@ describe('loadConfig', () => {
     expect(problems.some((p) => p.startsWith('escalation.policies.0.steps.0.to.0'))).toBe(true);
   });
 
+  it('chooses Twilio with TWILIO_ACCOUNT_SID and asks for what else it needs; the token stays secret', () => {
+    const sid = `AC${'0'.repeat(32)}`;
+    expect(problemsOf(() => loadConfig({ env: { TWILIO_ACCOUNT_SID: sid }, cwd: root }))).toEqual([
+      'sms.transport is twilio but TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are not both set',
+      'sms.transport is twilio: set TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID',
+    ]);
+    const cfg = loadConfig({
+      env: { TWILIO_ACCOUNT_SID: sid, TWILIO_AUTH_TOKEN: 'tok-123', TWILIO_FROM: '+15005550006' },
+      cwd: root,
+    });
+    expect(cfg.sms.transport).toBe('twilio');
+    expect(JSON.stringify(redactedConfig(cfg))).not.toContain('tok-123');
+    expect(loadConfig({ env: {}, cwd: root }).sms.transport).toBe('outbox');
+  });
+
   it('reports unreadable and malformed files', () => {
     expect(problemsOf(() => loadConfig({ env: { GRIDWATCH_CONFIG: '/nonexistent/gw.yaml' }, cwd: root }))[0]).toMatch(
       /^\/nonexistent\/gw\.yaml: cannot read/,

@@ -44,6 +44,11 @@ export const ENV_VARS: ReadonlyArray<{ name: string; path: string; secret?: bool
   { name: 'INFLUX_ORG', path: 'timeseries.influx.org' },
   { name: 'INFLUX_BUCKET', path: 'timeseries.influx.bucket' },
   { name: 'GRIDWATCH_ADMIN_PASSWORD', path: 'auth.adminPassword', secret: true },
+  { name: 'TWILIO_ACCOUNT_SID', path: 'sms.twilio.accountSid' },
+  { name: 'TWILIO_AUTH_TOKEN', path: 'sms.twilio.authToken', secret: true },
+  { name: 'TWILIO_FROM', path: 'sms.twilio.from' },
+  { name: 'TWILIO_MESSAGING_SERVICE_SID', path: 'sms.twilio.messagingServiceSid' },
+  { name: 'TWILIO_PUBLIC_URL', path: 'sms.twilio.publicUrl' },
   { name: 'GRIDWATCH_DEMO', path: 'demo.enabled' },
   { name: 'GRIDWATCH_DEMO_SPEED', path: 'demo.speed' },
 ];
@@ -143,6 +148,15 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   }
   if (Boolean(cfg.mqtt.tlsCertFile) !== Boolean(cfg.mqtt.tlsKeyFile)) {
     problems.push('mqtt.tlsCertFile and mqtt.tlsKeyFile must be set together (MQTT_TLS_CERT_FILE, MQTT_TLS_KEY_FILE)');
+  }
+  // TWILIO_ACCOUNT_SID alone chooses Twilio, as INFLUX_URL chooses InfluxDB
+  if (env.TWILIO_ACCOUNT_SID && sources.get('sms.transport') === defaultsFile) cfg.sms.transport = 'twilio';
+  if (cfg.sms.transport === 'twilio') {
+    const t = cfg.sms.twilio;
+    if (!t.accountSid || !t.authToken)
+      problems.push('sms.transport is twilio but TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are not both set');
+    if (!t.from && !t.messagingServiceSid)
+      problems.push('sms.transport is twilio: set TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID');
   }
   try {
     new Intl.DateTimeFormat('en', { timeZone: cfg.timezone });

@@ -140,6 +140,27 @@ export const ConfigSchema = Type.Object(
     /** IANA time zone of the community: rule windows (07:00–22:00, nights, "a day") are in it. */
     timezone: Type.String({ minLength: 1 }),
     rules: RulesConfigSchema,
+    /** Where SMS go: the outbox (embedded default: recorded, nothing leaves the machine) or Twilio. */
+    sms: Type.Object(
+      {
+        transport: Type.Enum(['outbox', 'twilio']),
+        twilio: Type.Object(
+          {
+            accountSid: Type.Optional(Type.String({ pattern: '^AC[0-9a-fA-F]{32}$' })),
+            authToken: Secret('Twilio auth token (TWILIO_AUTH_TOKEN)'),
+            from: Type.Optional(Type.String({ pattern: '^\\+[1-9]\\d{7,14}$' })),
+            messagingServiceSid: Type.Optional(Type.String({ pattern: '^MG[0-9a-fA-F]{32}$' })),
+            /** the public https URL Twilio calls back (webhook signatures are computed over it) */
+            publicUrl: Type.Optional(Type.String({ pattern: '^https?://' })),
+            timeoutMs: Type.Integer({ minimum: 100, maximum: 60_000 }),
+            /** a message still undelivered after this long is dropped by Twilio rather than delivered late */
+            validitySeconds: Type.Integer({ minimum: 1, maximum: 36_000 }),
+          },
+          { additionalProperties: false },
+        ),
+      },
+      { additionalProperties: false },
+    ),
     /** Who is told about an alert, how, and after how long without an acknowledgement (src/notify/policy.ts). */
     escalation: Type.Object({ policies: EscalationConfigSchema }, { additionalProperties: false }),
     demo: Type.Object(

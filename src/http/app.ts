@@ -58,6 +58,8 @@ export interface HttpDeps {
   deviceState: DeviceStateSource;
   metricsText: () => Promise<{ contentType: string; body: string }>;
   readiness: ReadinessCheck[];
+  /** Said loudly on /readyz: e.g. SMS going to the outbox, so nobody's phone will ring. */
+  warnings: () => string[];
   /** Model ids with their kind, for the API's device answers and provisioning checks. */
   models: { get(id: string): { id: string; kind: string } | undefined; list(): unknown[] };
   /** The stored alerts: what the alert API reads and changes. */

@@ -44,6 +44,8 @@ describe('operations endpoints', () => {
     const ready = await node.api('GET', '/readyz');
     expect(ready.status).toBe(200);
     expect(ready.body.checks).toEqual({ broker: true, redis: true, database: true, timeseries: true });
+    // the embedded default sends SMS nowhere, and says so
+    expect(ready.body.warnings).toEqual([expect.stringMatching(/outbox.*nobody’s phone will ring/)]);
     const metrics = await node.api('GET', '/metrics');
     expect(metrics.body).toContain('gridwatch_ingest_rejected_total{reason="bad_json"} 0');
     const doc = await node.api('GET', '/docs/json');

@@ -22,8 +22,16 @@ export const opsRoutes: FastifyPluginAsyncTypebox<{ deps: HttpDeps }> = async (a
       schema: {
         hide: true,
         response: {
-          200: Type.Object({ status: Type.String(), checks: Type.Record(Type.String(), Type.Boolean()) }),
-          503: Type.Object({ status: Type.String(), checks: Type.Record(Type.String(), Type.Boolean()) }),
+          200: Type.Object({
+            status: Type.String(),
+            checks: Type.Record(Type.String(), Type.Boolean()),
+            warnings: Type.Array(Type.String()),
+          }),
+          503: Type.Object({
+            status: Type.String(),
+            checks: Type.Record(Type.String(), Type.Boolean()),
+            warnings: Type.Array(Type.String()),
+          }),
         },
       },
     },
@@ -39,7 +47,9 @@ export const opsRoutes: FastifyPluginAsyncTypebox<{ deps: HttpDeps }> = async (a
       );
       const checks = Object.fromEntries(results);
       const ready = results.every(([, ok]) => ok);
-      return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', checks });
+      return reply
+        .code(ready ? 200 : 503)
+        .send({ status: ready ? 'ready' : 'not_ready', checks, warnings: deps.warnings() });
     },
   );
 
