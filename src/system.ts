@@ -7,6 +7,7 @@ import path from 'node:path';
 import { getModel, MODELS } from '../devices/index.ts';
 import { AlertService } from './alerts/service.ts';
 import { RulesModule } from './rules/module.ts';
+import type { TwilioWebhookDeps } from './http/routes/twilio.ts';
 import { NotificationStore } from './notify/store.ts';
 import { VisitsService } from './visits/service.ts';
 import { EmbeddedBroker } from './broker/embedded.ts';
@@ -211,6 +212,7 @@ export class GridWatch {
       cadenceDays: () => config.rules.visits.days,
       notifications: this.notifications,
       warnings: () => this.warnings(),
+      twilio: this.twilioWebhooks(),
       metricsText: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
       readiness: [
         { name: 'broker', check: async () => this.broker.ready },
@@ -284,13 +286,30 @@ export class GridWatch {
     );
   }
 
+  /** The webhooks need the token and the public URL Twilio signs over. */
+  private twilioWebhooks(): TwilioWebhookDeps | undefined {
+    const t = this.config.sms.twilio;
+    if (this.config.sms.transport !== 'twilio' || !t.authToken || !t.publicUrl) return undefined;
+    return {
+      authToken: t.authToken,
+      publicUrl: t.publicUrl,
+      store: this.notifications,
+      tokens: new RedisEventDedupe(this.redis.client, 86_400_000, 'gw:twilio:'),
+      registry: this.registry,
+    };
+  }
+
   /** Configuration choices an operator must not miss. */
   warnings(): string[] {
-    return this.config.sms.transport === 'outbox'
-      ? [
-          'SMS go to the outbox (no provider configured): nobody’s phone will ring. Set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM.',
-        ]
-      : [];
+    const out: string[] = [];
+    if (this.config.sms.transport === 'outbox') {
+      out.push(
+        'SMS go to the outbox (no provider configured): nobody’s phone will ring. Set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM.',
+      );
+    } else if (!this.config.sms.twilio.publicUrl) {
+      out.push('TWILIO_PUBLIC_URL is not set: delivery reports and SMS replies from Twilio are refused.');
+    }
+    return out;
   }
 
   async stop(): Promise<void> {

@@ -18,6 +18,7 @@ import type { TimeSeriesStore } from '../timeseries/port.ts';
 import type { NotificationStore } from '../notify/store.ts';
 import { alertRoutes } from './routes/alerts.ts';
 import { notificationRoutes } from './routes/notifications.ts';
+import { type TwilioWebhookDeps, twilioWebhookRoutes } from './routes/twilio.ts';
 import { type VisitDeps, visitRoutes } from './routes/visits.ts';
 import { authRoutes, SESSION_COOKIE } from './routes/auth.ts';
 import { deviceRoutes } from './routes/devices.ts';
@@ -69,6 +70,8 @@ export interface HttpDeps {
   /** Home visits and away periods. */
   visits: VisitDeps['visits'];
   cadenceDays: VisitDeps['cadenceDays'];
+  /** Twilio webhooks (status, SMS replies); only when Twilio is configured with its public URL. */
+  twilio?: TwilioWebhookDeps;
   /** Every SMS sent or attempted. */
   notifications: Pick<NotificationStore, 'list'>;
 }
@@ -179,6 +182,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
   await app.register(alertRoutes, { deps, prefix: '/api/v1' });
   await app.register(visitRoutes, { deps, prefix: '/api/v1' });
   await app.register(notificationRoutes, { deps, prefix: '/api/v1' });
+  if (deps.twilio) await app.register(twilioWebhookRoutes, { deps, twilio: deps.twilio });
   // the type provider only matters while routes are declared; callers need the plain instance
   return app as unknown as FastifyInstance;
 }
