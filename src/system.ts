@@ -8,6 +8,9 @@ import { getModel, MODELS } from '../devices/index.ts';
 import { AlertService } from './alerts/service.ts';
 import { RulesModule } from './rules/module.ts';
 import type { TwilioWebhookDeps } from './http/routes/twilio.ts';
+import { OutboxTransport } from './notify/sms/outbox.ts';
+import type { SmsTransport } from './notify/sms/port.ts';
+import { TwilioTransport } from './notify/sms/twilio.ts';
 import { NotificationStore } from './notify/store.ts';
 import { VisitsService } from './visits/service.ts';
 import { EmbeddedBroker } from './broker/embedded.ts';
@@ -50,6 +53,8 @@ export class GridWatch {
   alerts!: AlertService;
   visits!: VisitsService;
   notifications!: NotificationStore;
+  /** where SMS go: Twilio when configured, else the outbox (recorded, nothing leaves the machine) */
+  sms!: SmsTransport;
   rules?: RulesModule;
   timeseries!: TimeSeriesStore;
   broker!: EmbeddedBroker;
@@ -130,6 +135,7 @@ export class GridWatch {
       timeseries: this.timeseries,
     });
     this.notifications = new NotificationStore(this.database, this.clock);
+    this.sms = this.createSmsTransport();
     this.visits = new VisitsService(this.database, this.clock, (change) => {
       this.rules?.onVisitChange(change).catch((err: unknown) => log.error({ err }, 'rules: visit change failed'));
     });
@@ -284,6 +290,22 @@ export class GridWatch {
       { file },
       'admin account created; its password is in this file (set GRIDWATCH_ADMIN_PASSWORD to choose one)',
     );
+  }
+
+  private createSmsTransport(): SmsTransport {
+    const { sms } = this.config;
+    const t = sms.twilio;
+    if (sms.transport !== 'twilio' || !t.accountSid || !t.authToken) return new OutboxTransport();
+    const base = t.publicUrl?.replace(/\/$/, '');
+    return new TwilioTransport({
+      accountSid: t.accountSid,
+      authToken: t.authToken,
+      from: t.from,
+      messagingServiceSid: t.messagingServiceSid,
+      timeoutMs: t.timeoutMs,
+      defaultValiditySeconds: t.validitySeconds,
+      statusCallbackUrl: base ? `${base}/webhooks/twilio/status` : undefined,
+    });
   }
 
   /** The webhooks need the token and the public URL Twilio signs over. */

@@ -4,6 +4,7 @@
  * environment or from files (`<VAR>_FILE`), never from a config file, and are never logged.
  */
 import { type Static, Type } from 'typebox';
+import { SmsCapsSchema } from '../notify/caps.ts';
 import { EscalationConfigSchema } from '../notify/policy.ts';
 import { RulesConfigSchema } from '../rules/config.ts';
 
@@ -144,6 +145,8 @@ export const ConfigSchema = Type.Object(
     sms: Type.Object(
       {
         transport: Type.Enum(['outbox', 'twilio']),
+        /** per-recipient caps and bundling (mainland carriers reject repeats and review bursts) */
+        caps: SmsCapsSchema,
         twilio: Type.Object(
           {
             accountSid: Type.Optional(Type.String({ pattern: '^AC[0-9a-fA-F]{32}$' })),
