@@ -11,6 +11,9 @@ import type { TwilioWebhookDeps } from './http/routes/twilio.ts';
 import { OutboxTransport } from './notify/sms/outbox.ts';
 import type { SmsTransport } from './notify/sms/port.ts';
 import { TwilioTransport } from './notify/sms/twilio.ts';
+import { RecipientGate } from './notify/caps.ts';
+import { Escalator } from './notify/escalation.ts';
+import { RecipientResolver } from './notify/recipients.ts';
 import { NotificationStore } from './notify/store.ts';
 import { VisitsService } from './visits/service.ts';
 import { EmbeddedBroker } from './broker/embedded.ts';
@@ -53,6 +56,7 @@ export class GridWatch {
   alerts!: AlertService;
   visits!: VisitsService;
   notifications!: NotificationStore;
+  escalator?: Escalator;
   /** where SMS go: Twilio when configured, else the outbox (recorded, nothing leaves the machine) */
   sms!: SmsTransport;
   rules?: RulesModule;
@@ -84,6 +88,7 @@ export class GridWatch {
     try {
       this.redis = await this.add(new RedisModule(config.redis, config.dataDir, log.child({ module: 'redis' })));
       await this.startStores();
+      await this.startEscalation();
       await this.startRules();
       await this.startDeviceSide();
       await this.startHttp();
@@ -133,12 +138,32 @@ export class GridWatch {
       clock: this.clock,
       logger: log.child({ module: 'alerts' }),
       timeseries: this.timeseries,
+      onChange: (a, change) => this.escalator?.onAlertChange(a, change),
     });
     this.notifications = new NotificationStore(this.database, this.clock);
     this.sms = this.createSmsTransport();
     this.visits = new VisitsService(this.database, this.clock, (change) => {
       this.rules?.onVisitChange(change).catch((err: unknown) => log.error({ err }, 'rules: visit change failed'));
     });
+  }
+
+  /** Alerts become SMS: escalation steps on durable timers, sending on BullMQ queues (critical apart). */
+  private async startEscalation(): Promise<void> {
+    this.escalator = await this.add(
+      new Escalator({
+        alerts: this.alerts,
+        policies: () => this.config.escalation.policies,
+        recipients: new RecipientResolver(this.registry, () => this.clock.now()),
+        store: this.notifications,
+        transport: this.sms,
+        gate: new RecipientGate(this.clock, this.config.sms.caps),
+        clock: this.clock,
+        redis: this.redis.client,
+        connection: () => this.redis.duplicate(),
+        logger: this.log.child({ module: 'escalation' }),
+        validitySeconds: this.config.sms.twilio.validitySeconds,
+      }),
+    );
   }
 
   /** The rules listen to the bus before any device message can arrive. */

@@ -92,3 +92,26 @@ describe('alerts from devices', () => {
     if (real) expect(list.filter((a) => !a.drill)).toHaveLength(1);
   });
 });
+
+describe('alerts to phones (outbox)', () => {
+  it('an SOS from a lone-elderly home reaches the grid worker and the grid leader by SMS, recorded as notifications', async () => {
+    const button = secrets.find(
+      (s) => s.model === 'native-emergency-button' && s.householdId?.startsWith('h-limin-02'),
+    )!;
+    await publish(button.deviceId, 'event', { type: 'sos', id: 'sos-sms-1' });
+    const [sos] = await waitFor('the SOS alert', async () => {
+      const a = await alerts(`type=sos&householdId=${button.householdId}`);
+      return a.length === 1 ? a : undefined;
+    });
+    const sent = await waitFor('two notifications queued', async () => {
+      const n = (await node.api('GET', `/api/v1/notifications?alertId=${sos!.id}`, undefined, admin)).body.items;
+      return n.length >= 2 && n.every((x: { status: string }) => x.status !== 'pending') ? n : undefined;
+    });
+    expect(sent.map((n: { role?: string; transport: string }) => n.transport)).toEqual(['outbox', 'outbox']);
+    const outbox = (node.system.sms as import('../../src/notify/sms/outbox.ts').OutboxTransport).messages();
+    const bodies = outbox.filter((m) => sent.some((n: { id: string }) => n.id === m.notificationId)).map((m) => m.body);
+    expect(bodies).toHaveLength(2);
+    expect(bodies[0]).toMatch(/紧急呼叫/);
+    expect(bodies[0]).not.toMatch(/h-limin|http/);
+  });
+});

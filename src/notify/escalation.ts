@@ -1,0 +1,503 @@
+/**
+ * Escalation (issue 4, "Queues and workers", "Escalation").
+ *
+ * - When an alert opens, its policy is chosen (`policyFor`) and FROZEN into a durable record in Redis (hash
+ *   `<keyPrefix>:policy`, field = alert id), so later config edits do not change a running escalation. Each step
+ *   becomes a deadline on the escalator's own scheduler (Clock port; timer key `esc|<alertId>|<step>`).
+ * - A due step re-checks the alert first: not open any more (acknowledged, resolved, cancelled, gone) → nothing,
+ *   and the later steps are cancelled; `notBefore` in the future (a fall's cancel window) → the step waits for it.
+ *   Otherwise the step's recipients are resolved and, for `sms`, one BullMQ job per recipient is added to
+ *   `notify-critical` (critical alerts) or `notify`, job id `n-<alertId>-<step>-<phone digits>` (no ':', never all
+ *   digits, unique per alert + step + recipient, so a duplicate step adds nothing). `digest` steps only record a
+ *   notification with status `bundled` (the digest itself is later work).
+ * - The workers are idempotent (BullMQ delivers at least once): the notification record is created before sending
+ *   (idempotent per alert + step + recipient); a record that already has a provider id or a final status is not
+ *   sent again; a retry after an ambiguous failure looks the message up (`findRecent`) before sending again.
+ *   Permanent failures mark the record failed; transient ones throw so BullMQ retries with exponential backoff.
+ * - An auditor (a BullMQ Job Scheduler on queue `escalate`, every minute) re-schedules any frozen step that is due,
+ *   not yet dispatched and has no pending timer (a lost timer, a node that died between steps).
+ */
+import { Queue, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { AlertChange } from '../alerts/service.ts';
+import type { Alert, Severity } from '../alerts/types.ts';
+import type { Clock } from '../clock/clock.ts';
+import type { Module } from '../lifecycle/module.ts';
+import type { Logger } from '../logger.ts';
+import { maskPhone } from '../logger.ts';
+import type { RuleName } from '../rules/config.ts';
+import { type MemoryScheduler, RedisScheduler } from '../rules/scheduler.ts';
+import type { Timer } from '../rules/types.ts';
+import type { RecipientGate } from './caps.ts';
+import { type Policy, policyFor, type Step } from './policy.ts';
+import type { Recipient } from './recipients.ts';
+import type { SmsTransport } from './sms/port.ts';
+import type { Notification, NotificationStatus, NotificationStore } from './store.ts';
+import { type Lang, render, type TemplateVars } from './templates.ts';
+
+export const QUEUE_CRITICAL = 'notify-critical';
+export const QUEUE_NORMAL = 'notify';
+export const QUEUE_AUDIT = 'escalate';
+export const AUDIT_SCHEDULER_ID = 'esc-audit';
+
+const MINUTE = 60_000;
+const STOP_STATES: readonly Alert['status'][] = ['acknowledged', 'resolved', 'cancelled'];
+
+/** The policy frozen into an alert when it opened. */
+export interface FrozenEscalation {
+  alertId: string;
+  policyName: string;
+  steps: Step[];
+  /** epoch ms: the alert's firstSeen, the base of every step's afterMinutes */
+  startedAt: number;
+  severity: Severity;
+  /** indexes of the steps already dispatched */
+  done: number[];
+}
+
+/** One SMS job: one recipient of one step. */
+export interface NotifyJobData {
+  alertId: string;
+  step: number;
+  phone: string;
+  staffId?: string;
+  as: string;
+}
+
+export interface EscalatorDeps {
+  alerts: { get(id: string): Promise<Alert | undefined> };
+  policies: () => readonly Policy[];
+  recipients: { resolve(to: readonly string[], alert: Alert): Promise<Recipient[]> };
+  store: NotificationStore;
+  transport: SmsTransport;
+  gate?: RecipientGate;
+  clock: Clock;
+  /** commands (the frozen records, the durable timers) */
+  redis: Redis;
+  /** a NEW connection for each BullMQ queue / worker, with `maxRetriesPerRequest: null`; closed by stop() */
+  connection: () => Redis;
+  logger: Logger;
+  lang?: Lang;
+  /** default `gw:esc` (hash `gw:esc:policy`, timers `gw:esc:timers:*`) */
+  keyPrefix?: string;
+  /** BullMQ key prefix; default `gw:bull` */
+  bullPrefix?: string;
+  /** the escalator's own scheduler; default a RedisScheduler on `<keyPrefix>:timers` */
+  scheduler?: MemoryScheduler;
+  /** default true: run the workers in this process (false: a producer-only node) */
+  workers?: boolean;
+  /** default 60 s */
+  auditEveryMs?: number;
+  /** BullMQ retry backoff base (exponential); default 2000 ms */
+  backoffMs?: number;
+  /** passed to the transport (drop a stale SMS at the provider); default 600 s */
+  validitySeconds?: number;
+}
+
+type SchedulerLike = MemoryScheduler & Partial<Pick<RedisScheduler, 'start' | 'stop' | 'flush'>>;
+
+export class Escalator implements Module {
+  readonly name = 'escalation';
+  readonly scheduler: SchedulerLike;
+  private readonly log: Logger;
+  private readonly lang: Lang;
+  private readonly policyKey: string;
+  private readonly bullPrefix: string;
+  private readonly connections: Redis[] = [];
+  private queues: Record<string, Queue> = {};
+  private workers: Worker[] = [];
+  private readonly inflight = new Set<Promise<unknown>>();
+  /** per alert: record updates run one after the other in this process */
+  private readonly chains = new Map<string, Promise<unknown>>();
+  /** notifications that already passed the gate in this process (a retry must not be dropped as a duplicate) */
+  private readonly gated = new Set<string>();
+  private started = false;
+
+  constructor(private readonly deps: EscalatorDeps) {
+    const prefix = deps.keyPrefix ?? 'gw:esc';
+    this.policyKey = `${prefix}:policy`;
+    this.bullPrefix = deps.bullPrefix ?? 'gw:bull';
+    this.log = deps.logger;
+    this.lang = deps.lang ?? 'zh';
+    this.scheduler = deps.scheduler ?? new RedisScheduler(deps.clock, deps.redis, deps.logger, `${prefix}:timers`, 200);
+  }
+
+  // ------------------------------------------------------------------ lifecycle
+
+  async start(): Promise<void> {
+    await this.scheduler.start?.();
+    const queueOpts = (attempts: number) => ({
+      prefix: this.bullPrefix,
+      connection: this.conn(),
+      defaultJobOptions: {
+        attempts,
+        backoff: { type: 'exponential' as const, delay: this.deps.backoffMs ?? 2000 },
+        removeOnComplete: { age: 24 * 3600, count: 10_000 },
+        removeOnFail: { age: 7 * 24 * 3600 },
+      },
+    });
+    this.queues = {
+      [QUEUE_CRITICAL]: new Queue<NotifyJobData>(QUEUE_CRITICAL, queueOpts(5)),
+      [QUEUE_NORMAL]: new Queue<NotifyJobData>(QUEUE_NORMAL, queueOpts(5)),
+      [QUEUE_AUDIT]: new Queue(QUEUE_AUDIT, queueOpts(1)),
+    };
+    if (this.deps.workers !== false) {
+      const onFailed = (job: Job | undefined, err: Error) =>
+        this.log.warn({ jobId: job?.id, attempts: job?.attemptsMade, err: err.message }, 'notify job failed');
+      for (const [q, concurrency] of [
+        [QUEUE_CRITICAL, 16],
+        [QUEUE_NORMAL, 4],
+      ] as const) {
+        const w = new Worker<NotifyJobData>(q, (job) => this.processJob(job), {
+          prefix: this.bullPrefix,
+          connection: this.conn(),
+          concurrency,
+        });
+        w.on('failed', onFailed);
+        w.on('error', (err) => this.log.warn({ err: err.message, queue: q }, 'notify worker error'));
+        this.workers.push(w);
+      }
+      const audit = new Worker(
+        QUEUE_AUDIT,
+        async (job) => (job.name === AUDIT_SCHEDULER_ID ? this.audit() : undefined),
+        { prefix: this.bullPrefix, connection: this.conn(), concurrency: 1 },
+      );
+      audit.on('error', (err) => this.log.warn({ err: err.message }, 'escalation auditor error'));
+      this.workers.push(audit);
+    }
+    await this.queues[QUEUE_AUDIT]!.upsertJobScheduler(
+      AUDIT_SCHEDULER_ID,
+      { every: this.deps.auditEveryMs ?? MINUTE },
+      { name: AUDIT_SCHEDULER_ID, opts: { removeOnComplete: true, removeOnFail: 100 } },
+    );
+    this.scheduler.onFire((t) => this.track(this.serial(String(t.data?.alertId), () => this.stepDue(t))));
+    this.started = true;
+  }
+
+  async stop(): Promise<void> {
+    this.started = false;
+    this.scheduler.stopTimers();
+    await this.idle().catch(() => {});
+    await Promise.allSettled(this.workers.map((w) => w.close()));
+    await Promise.allSettled(Object.values(this.queues).map((q) => q.close()));
+    await this.scheduler.stop?.();
+    await Promise.allSettled(this.connections.map((c) => c.quit().catch(() => c.disconnect())));
+    this.workers = [];
+    this.queues = {};
+    this.connections.length = 0;
+  }
+
+  /** Waits until the step handlers started so far (and those they start) are done: for tests and shutdown. */
+  async idle(): Promise<void> {
+    while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
+  }
+
+  queue(name: typeof QUEUE_CRITICAL | typeof QUEUE_NORMAL | typeof QUEUE_AUDIT): Queue {
+    const q = this.queues[name];
+    if (!q) throw new Error('escalation not started');
+    return q;
+  }
+
+  // ------------------------------------------------------------------ alert lifecycle (AlertService.onChange)
+
+  /** For the AlertService's `onChange`: opened → escalate; acknowledged / resolved / cancelled → stop. */
+  onAlertChange(alert: Alert, change: AlertChange): void {
+    if (change === 'opened') this.track(this.opened(alert));
+    else if (change === 'acknowledged' || change === 'resolved' || change === 'cancelled')
+      this.track(this.stopped(alert.id));
+  }
+
+  /** Chooses and freezes the policy of a newly opened alert and schedules its steps. Idempotent. */
+  async opened(alert: Pick<Alert, 'id' | 'category' | 'severity' | 'colour' | 'firstSeen'>): Promise<void> {
+    return this.serial(alert.id, async () => {
+      const policy = policyFor(this.deps.policies(), alert);
+      if (!policy) {
+        this.log.warn(
+          { alertId: alert.id, category: alert.category, severity: alert.severity },
+          'no policy: nobody is told',
+        );
+        return;
+      }
+      const frozen: FrozenEscalation = {
+        alertId: alert.id,
+        policyName: policy.name,
+        steps: structuredClone(policy.steps),
+        startedAt: Date.parse(alert.firstSeen),
+        severity: alert.severity,
+        done: [],
+      };
+      // first writer wins: a repeated `opened` (or a second node) keeps the policy frozen the first time
+      await this.deps.redis.hsetnx(this.policyKey, alert.id, JSON.stringify(frozen));
+      const rec = await this.frozen(alert.id);
+      if (!rec) return;
+      for (let i = 0; i < rec.steps.length; i++) {
+        if (!rec.done.includes(i) && !this.scheduler.get(timerKey(rec.alertId, i))) this.schedule(rec, i);
+      }
+      this.log.info({ alertId: alert.id, policy: policy.name, steps: rec.steps.length }, 'escalation started');
+    });
+  }
+
+  /** The alert was acknowledged, resolved or cancelled: its later steps are cancelled. */
+  async stopped(alertId: string): Promise<void> {
+    return this.serial(alertId, async () => {
+      const rec = await this.frozen(alertId);
+      for (let i = 0; i < (rec?.steps.length ?? 16); i++) this.scheduler.cancel(timerKey(alertId, i));
+      await this.deps.redis.hdel(this.policyKey, alertId);
+    });
+  }
+
+  /** The frozen escalation of an alert (undefined once it ended or when no policy applied). */
+  async frozen(alertId: string): Promise<FrozenEscalation | undefined> {
+    const json = await this.deps.redis.hget(this.policyKey, alertId);
+    return json ? (JSON.parse(json) as FrozenEscalation) : undefined;
+  }
+
+  // ------------------------------------------------------------------ steps
+
+  private schedule(rec: FrozenEscalation, step: number, at?: number): void {
+    const s = rec.steps[step];
+    if (!s) return;
+    this.scheduler.set({
+      key: timerKey(rec.alertId, step),
+      at: at ?? rec.startedAt + s.afterMinutes * MINUTE,
+      // the Timer type is shared with the rules; the escalator's scheduler only ever holds its own timers
+      rule: 'escalation' as unknown as RuleName,
+      data: { alertId: rec.alertId, step },
+    });
+  }
+
+  private async stepDue(t: Timer): Promise<void> {
+    const alertId = String(t.data?.alertId);
+    const step = Number(t.data?.step);
+    const rec = await this.frozen(alertId);
+    if (!rec || rec.done.includes(step) || !rec.steps[step]) return; // stale or duplicate timer
+    const alert = await this.deps.alerts.get(alertId);
+    if (!alert || STOP_STATES.includes(alert.status)) {
+      for (let i = 0; i < rec.steps.length; i++) this.scheduler.cancel(timerKey(alertId, i));
+      await this.deps.redis.hdel(this.policyKey, alertId);
+      return;
+    }
+    const now = this.deps.clock.now();
+    const notBefore = alert.notBefore ? Date.parse(alert.notBefore) : undefined;
+    if (notBefore !== undefined && notBefore > now) {
+      this.schedule(rec, step, notBefore);
+      return;
+    }
+    await this.dispatch(alert, rec, step);
+    rec.done.push(step);
+    if (rec.done.length >= rec.steps.length) await this.deps.redis.hdel(this.policyKey, alertId);
+    else await this.deps.redis.hset(this.policyKey, alertId, JSON.stringify(rec));
+  }
+
+  private async dispatch(alert: Alert, rec: FrozenEscalation, step: number): Promise<void> {
+    const s = rec.steps[step]!;
+    const recipients = await this.deps.recipients.resolve(s.to, alert);
+    if (recipients.length === 0) this.log.warn({ alertId: alert.id, step, to: s.to }, 'escalation step reaches nobody');
+    if (s.channel === 'digest') {
+      const body = this.body(alert);
+      for (const r of recipients) {
+        const { notification } = await this.deps.store.createPending({
+          alertId: alert.id,
+          step,
+          recipient: r.phone,
+          staffId: r.staffId,
+          role: r.as,
+          body,
+          transport: 'digest',
+          drill: alert.drill,
+        });
+        await this.deps.store.advance(notification.id, 'bundled', { detail: 'for the working-hours digest' });
+      }
+      return;
+    }
+    const queue = this.queue(rec.severity === 'critical' ? QUEUE_CRITICAL : QUEUE_NORMAL);
+    await queue.addBulk(
+      recipients.map((r) => ({
+        name: 'sms',
+        data: { alertId: alert.id, step, phone: r.phone, staffId: r.staffId, as: r.as } satisfies NotifyJobData,
+        opts: { jobId: jobId(alert.id, step, r.phone) },
+      })),
+    );
+    this.log.info({ alertId: alert.id, step, recipients: recipients.length }, 'escalation step dispatched');
+  }
+
+  // ------------------------------------------------------------------ the worker
+
+  /** Sends one SMS of one step to one recipient, at most once whatever BullMQ redelivers. */
+  async processJob(job: Pick<Job<NotifyJobData>, 'data' | 'attemptsMade' | 'id'>): Promise<string> {
+    const { alertId, step, phone, staffId, as } = job.data;
+    const alert = await this.deps.alerts.get(alertId);
+    if (!alert) return 'no-alert';
+    const body = this.body(alert);
+    const { notification: n, created } = await this.deps.store.createPending({
+      alertId,
+      step,
+      recipient: phone,
+      staffId,
+      role: as,
+      body,
+      transport: this.deps.transport.name,
+      drill: alert.drill,
+    });
+    if (n.providerId || n.status !== 'pending') return `already-${n.status}`;
+    // a later step for an alert acknowledged meanwhile: not sent (the first SMS of a step still goes if open)
+    if (STOP_STATES.includes(alert.status)) {
+      await this.deps.store.advance(n.id, 'capped', { detail: `alert ${alert.status} before sending` });
+      return 'alert-closed';
+    }
+    // an earlier attempt (or a worker that died mid-send) may have reached the provider: look before sending
+    if ((job.attemptsMade > 0 || !created) && this.deps.transport.findRecent) {
+      const found = await this.deps.transport.findRecent({ to: phone, body: n.body, since: new Date(n.createdAt) });
+      if (found) {
+        await this.deps.store.accepted(n.id, found.providerId, providerStatus(found.status));
+        return 'found';
+      }
+    }
+    const gate = this.deps.gate;
+    if (gate && job.attemptsMade === 0 && !this.gated.has(n.id)) {
+      const first = await this.firstToRecipient(alertId, phone, n.id);
+      const d = gate.decide({
+        recipient: phone,
+        body: n.body,
+        alertId,
+        severity: alert.severity,
+        firstForAlertToRecipient: first,
+        drill: alert.drill,
+      });
+      if (d.action === 'drop') {
+        await this.deps.store.advance(n.id, 'capped', { detail: d.reason });
+        return 'capped';
+      }
+      if (d.action === 'bundle') {
+        await this.deps.store.advance(n.id, 'bundled', { detail: `bundle until ${new Date(d.until).toISOString()}` });
+        return 'bundled';
+      }
+      this.gated.add(n.id);
+      if (this.gated.size > 10_000) this.gated.delete(this.gated.values().next().value!);
+    }
+    const res = await this.deps.transport.send({
+      to: phone,
+      body: n.body,
+      notificationId: n.id,
+      validitySeconds: this.deps.validitySeconds ?? 600,
+    });
+    if (res.ok) {
+      await this.deps.store.accepted(n.id, res.providerId, providerStatus(res.status));
+      return 'sent';
+    }
+    if (res.permanent) {
+      await this.deps.store.failed(n.id, res.code, res.message);
+      this.log.warn({ alertId, step, to: maskPhone(phone), code: res.code }, 'sms failed permanently');
+      return 'failed';
+    }
+    throw new Error(`sms transient failure ${res.code}: ${res.message}`);
+  }
+
+  private async firstToRecipient(alertId: string, phone: string, selfId: string): Promise<boolean> {
+    const page = await this.deps.store.list({ alertId }, { limit: 200 });
+    const sentStates: NotificationStatus[] = ['queued', 'sent', 'delivered'];
+    return !page.items.some(
+      (x: Notification) => x.id !== selfId && x.recipient === phone && sentStates.includes(x.status),
+    );
+  }
+
+  private body(alert: Alert): string {
+    return render(alert.type, smsVars(alert), this.lang);
+  }
+
+  // ------------------------------------------------------------------ auditor
+
+  /**
+   * Finds frozen escalations whose next step is due, not dispatched and without a timer, and schedules them now.
+   * Ended alerts lose their record. Returns how many steps it restarted.
+   */
+  async audit(): Promise<number> {
+    const all = await this.deps.redis.hgetall(this.policyKey);
+    const now = this.deps.clock.now();
+    let restarted = 0;
+    for (const json of Object.values(all)) {
+      let rec: FrozenEscalation;
+      try {
+        rec = JSON.parse(json) as FrozenEscalation;
+      } catch {
+        continue;
+      }
+      for (let i = 0; i < rec.steps.length; i++) {
+        if (rec.done.includes(i) || this.scheduler.get(timerKey(rec.alertId, i))) continue;
+        if (rec.startedAt + rec.steps[i]!.afterMinutes * MINUTE > now) continue;
+        this.schedule(rec, i, now);
+        restarted++;
+      }
+    }
+    if (restarted > 0) this.log.warn({ restarted }, 'escalation auditor restarted overdue steps');
+    return restarted;
+  }
+
+  // ------------------------------------------------------------------ helpers
+
+  private conn(): Redis {
+    const c = this.deps.connection();
+    this.connections.push(c);
+    return c;
+  }
+
+  private track<T>(p: Promise<T>): void {
+    const q = p.catch((err: unknown) => this.log.error({ err }, 'escalation failed'));
+    this.inflight.add(q);
+    void q.finally(() => this.inflight.delete(q));
+  }
+
+  private serial<T>(alertId: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.chains.get(alertId) ?? Promise.resolve();
+    const run = prev.then(fn, fn);
+    const tail = run.catch(() => {});
+    this.chains.set(alertId, tail);
+    void tail.then(() => {
+      if (this.chains.get(alertId) === tail) this.chains.delete(alertId);
+    });
+    return run;
+  }
+
+  get running(): boolean {
+    return this.started;
+  }
+}
+
+export function timerKey(alertId: string, step: number): string {
+  return `esc|${alertId}|${step}`;
+}
+
+/** `n-<alertId>-<step>-<phone digits>`: no ':' (alert ids are UUIDs / safe ids), never all digits. */
+export function jobId(alertId: string, step: number, phone: string): string {
+  return `n-${alertId.replace(/:/g, '_')}-${step}-${phone.replace(/\D/g, '')}`;
+}
+
+function providerStatus(s: string): NotificationStatus {
+  if (s === 'queued' || s === 'accepted' || s === 'scheduled') return 'queued';
+  if (s === 'delivered') return 'delivered';
+  if (s === 'undelivered') return 'undelivered';
+  if (s === 'failed') return 'failed';
+  return 'sent';
+}
+
+/**
+ * Template variables from the alert's ids alone (the registry's names are not looked up here): the sample
+ * convention `b-<community>-03` → building 3, `u-<community>-03-2` → unit 2, `h-<community>-03-2-0501` → room 501.
+ * Ids of another shape give no address (the SMS then says the alert type and code only); ids themselves never
+ * reach the text. Resident names are not included (no registry lookup yet).
+ */
+export function smsVars(
+  alert: Pick<Alert, 'id' | 'drill' | 'buildingId' | 'unitId' | 'householdId' | 'firstSeen'>,
+): TemplateVars {
+  const building = /^b-.+-(\d{1,4})$/.exec(alert.buildingId ?? '')?.[1];
+  const unit = /^u-.+-\d{1,4}-(\d{1,3})$/.exec(alert.unitId ?? '')?.[1];
+  const room = /^h-.+-\d{1,4}-\d{1,3}-(\d{3,5})$/.exec(alert.householdId ?? '')?.[1];
+  return {
+    alertId: alert.id,
+    drill: alert.drill,
+    building: building ? String(Number(building)) : undefined,
+    unit: unit ? String(Number(unit)) : undefined,
+    room: room ? String(Number(room)) : undefined,
+    ts: Date.parse(alert.firstSeen),
+  };
+}
