@@ -83,6 +83,13 @@ export function createMetrics(opts: MetricsOptions = {}) {
     registers,
   });
 
+  const escalationStepLateness = new Histogram({
+    name: 'gridwatch_escalation_step_lateness_seconds',
+    help: 'How late escalation steps fired after their time',
+    buckets: [0.01, 0.05, 0.1, 0.5, 1, 2, 5, 30, 120],
+    registers,
+  });
+
   // Zero-initialise every known label value: a rate() over a series that appears only with its first increment
   // misses that increment, and dashboards and alerts want to see "0 rejected" rather than "no data".
   for (const kind of INBOUND_KINDS) ingestMessages.labels(kind).inc(0);
@@ -93,6 +100,7 @@ export function createMetrics(opts: MetricsOptions = {}) {
   return {
     registry,
     ruleDeadlineLateness,
+    escalationStepLateness,
     ingestMessages,
     ingestRejected,
     readingsStored,

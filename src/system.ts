@@ -162,8 +162,11 @@ export class GridWatch {
         connection: () => this.redis.duplicate(),
         logger: this.log.child({ module: 'escalation' }),
         validitySeconds: this.config.sms.twilio.validitySeconds,
+        raiseAlert: (input) => this.alerts.raise(input),
       }),
     );
+    const late = this.metrics.escalationStepLateness;
+    this.escalator.scheduler.observeLateness = (_t, lateMs) => late.observe(lateMs / 1000);
   }
 
   /** The rules listen to the bus before any device message can arrive. */
@@ -343,6 +346,7 @@ export class GridWatch {
       store: this.notifications,
       tokens: new RedisEventDedupe(this.redis.client, 86_400_000, 'gw:twilio:'),
       registry: this.registry,
+      deliveryFailed: (id) => this.escalator?.deliveryFailed(id) ?? Promise.resolve(undefined),
     };
   }
 

@@ -15,7 +15,7 @@ import { VirtualClock } from '../clock/clock.ts';
 import { createDatabase, type Database } from '../store/db.ts';
 import { migrateToLatest } from '../store/migrate.ts';
 import { RecipientGate } from './caps.ts';
-import { Escalator, jobId, QUEUE_AUDIT, QUEUE_CRITICAL, smsVars } from './escalation.ts';
+import { BAD_PHONE_ALERT_TYPE, Escalator, jobId, QUEUE_AUDIT, QUEUE_CRITICAL, smsVars } from './escalation.ts';
 import type { Policy } from './policy.ts';
 import type { Recipient } from './recipients.ts';
 import { OutboxTransport } from './sms/outbox.ts';
@@ -65,9 +65,13 @@ class FlakyTransport implements SmsTransport {
   readonly delivers = false;
   acceptThenTimeout = 0;
   sends = 0;
+  /** numbers the provider rejects permanently (Twilio 21211: invalid 'To' number) */
+  readonly invalid = new Set<string>();
   constructor(readonly outbox: OutboxTransport) {}
   async send(msg: SmsMessage): Promise<SendResult> {
     this.sends++;
+    if (this.invalid.has(msg.to))
+      return { ok: false, permanent: true, code: '21211', message: `The 'To' number ${msg.to} is not valid` };
     const r = await this.outbox.send(msg);
     if (this.acceptThenTimeout > 0) {
       this.acceptThenTimeout--;
@@ -102,6 +106,7 @@ describe('escalation', () => {
   const outbox = new OutboxTransport({ now: () => new Date(clock.now()) });
   const transport = new FlakyTransport(outbox);
   let seq = 0;
+  const raised: AlertInput[] = [];
 
   beforeAll(async () => {
     const r = await startTestRedis();
@@ -125,6 +130,10 @@ describe('escalation', () => {
       connection: () => new Redis(url, { maxRetriesPerRequest: null }),
       logger,
       backoffMs: 50,
+      raiseAlert: (input) => {
+        raised.push(input);
+        return alerts.raise(input);
+      },
     });
     await esc.start();
   });
@@ -296,6 +305,92 @@ describe('escalation', () => {
     await tick(0);
     await waitFor(async () => (await outboxFor(a.id)).some((m) => m.to === PHONES.community_director));
     await esc.stopped(a.id);
+  });
+
+  it('a permanent failure for one recipient: the next step at once, and a bad_phone_number maintenance alert', async () => {
+    transport.invalid.add(PHONES.grid_worker!);
+    try {
+      const a = await raise();
+      const t0 = clock.now();
+      await tick(0);
+      // the director (step 1, due after 5 min) gets the SMS without the clock moving
+      await waitFor(async () => (await outboxFor(a.id)).some((m) => m.to === PHONES.community_director));
+      await esc.idle();
+      expect(clock.now()).toBe(t0);
+      const s = await sent(a.id);
+      expect(s.map((n) => [n.step, n.to, n.status])).toEqual([
+        [0, PHONES.grid_worker, 'failed'],
+        [0, PHONES.grid_leader, 'queued'],
+        [1, PHONES.community_director, 'queued'],
+      ]);
+      expect((await store.list({ alertId: a.id, status: 'failed' }, { limit: 10 })).items[0]?.errorCode).toBe('21211');
+      expect((await esc.frozen(a.id))?.done.sort()).toEqual([0, 1]);
+      expect(esc.scheduler.get(`esc|${a.id}|1`)).toBeUndefined();
+      expect(esc.scheduler.get(`esc|${a.id}|2`)).toBeDefined(); // the duty officer still waits for 15 min
+
+      // the maintenance alert: on the household, no number anywhere, the error code as evidence
+      const bad = raised.filter((r) => r.type === BAD_PHONE_ALERT_TYPE && r.subject.householdId === a.householdId);
+      expect(bad).toHaveLength(1);
+      expect(bad[0]).toMatchObject({ category: 'maintenance', severity: 'minor', keyOn: 'household', drill: false });
+      expect(bad[0]!.evidence).toEqual([expect.objectContaining({ note: 'error 21211' })]);
+      const text = JSON.stringify(bad[0]);
+      expect(text).not.toContain(PHONES.grid_worker!.slice(3));
+      const maint = await alerts.active(`${BAD_PHONE_ALERT_TYPE}|household:${a.householdId}`);
+      expect(maint).toMatchObject({ category: 'maintenance', severity: 'minor', status: 'open' });
+      expect(maint!.summary).toContain('grid_worker');
+
+      // the director's step does not come again at its own time
+      await tick(6 * MIN);
+      await new Promise((r) => setTimeout(r, 200));
+      expect((await outboxFor(a.id)).filter((m) => m.to === PHONES.community_director)).toHaveLength(1);
+      await esc.stopped(a.id);
+    } finally {
+      transport.invalid.delete(PHONES.grid_worker!);
+    }
+  });
+
+  it('deliveryFailed: an undelivered SMS of an open critical alert escalates at once, once', async () => {
+    const a = await raise();
+    const t0 = clock.now();
+    await tick(0);
+    await waitFor(async () => (await outboxFor(a.id)).length === 2);
+    const [worker, leader] = (await store.list({ alertId: a.id }, { limit: 10 })).items.sort((x, y) =>
+      x.recipient.localeCompare(y.recipient),
+    );
+    // still queued: not a failure
+    expect(await esc.deliveryFailed(worker!.id)).toBeUndefined();
+    expect(await esc.deliveryFailed('no-such-notification')).toBeUndefined();
+
+    await store.statusFromProvider(worker!.providerId!, 'undelivered', '30003');
+    expect(await esc.deliveryFailed(worker!.id)).toBe(1);
+    await waitFor(async () => (await outboxFor(a.id)).some((m) => m.to === PHONES.community_director));
+    expect(clock.now()).toBe(t0);
+    // a retried callback, or the other recipient of the same step failing too, does not skip further up
+    expect(await esc.deliveryFailed(worker!.id)).toBeUndefined();
+    await store.statusFromProvider(leader!.providerId!, 'failed', '30005');
+    expect(await esc.deliveryFailed(leader!.id)).toBeUndefined();
+    await new Promise((r) => setTimeout(r, 200));
+    expect((await outboxFor(a.id)).some((m) => m.to === PHONES.street_duty_officer)).toBe(false);
+    // the director's SMS undelivered as well: the duty officer now
+    const director = (await store.list({ alertId: a.id }, { limit: 10 })).items.find((n) => n.step === 1)!;
+    await waitFor(async () => (await store.get(director.id))?.providerId);
+    await store.statusFromProvider((await store.get(director.id))!.providerId!, 'undelivered', '30003');
+    expect(await esc.deliveryFailed(director.id)).toBe(2);
+    await waitFor(async () => (await outboxFor(a.id)).some((m) => m.to === PHONES.street_duty_officer));
+    expect(await esc.frozen(a.id)).toBeUndefined(); // every step dispatched
+  });
+
+  it('deliveryFailed does nothing for an acknowledged alert', async () => {
+    const a = await raise();
+    await tick(0);
+    await waitFor(async () => (await outboxFor(a.id)).length === 2);
+    await alerts.acknowledge(a.id, 's-grid_leader', 'console');
+    await esc.idle();
+    const n = (await store.list({ alertId: a.id }, { limit: 10 })).items[0]!;
+    await store.statusFromProvider(n.providerId!, 'failed', '30003');
+    expect(await esc.deliveryFailed(n.id)).toBeUndefined();
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await outboxFor(a.id)).toHaveLength(2);
   });
 
   it('smsVars: building / unit / room from the sample id convention, never the ids', () => {

@@ -14,13 +14,18 @@
  *   (idempotent per alert + step + recipient); a record that already has a provider id or a final status is not
  *   sent again; a retry after an ambiguous failure looks the message up (`findRecent`) before sending again.
  *   Permanent failures mark the record failed; transient ones throw so BullMQ retries with exponential backoff.
+ * - A permanent failure (invalid number, unsubscribed, blocked …) of a critical or major alert does not wait for the
+ *   next step's time: the step after the failed one is dispatched at once (if still pending), and a maintenance
+ *   alert `bad_phone_number` is raised for the household through `raiseAlert` (no number in it, only the error code).
+ *   `deliveryFailed` does the same escalation for a notification the provider later reports `failed` /
+ *   `undelivered` (the Twilio status webhook), for critical alerts that are still open.
  * - An auditor (a BullMQ Job Scheduler on queue `escalate`, every minute) re-schedules any frozen step that is due,
  *   not yet dispatched and has no pending timer (a lost timer, a node that died between steps).
  */
 import { Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { AlertChange } from '../alerts/service.ts';
-import type { Alert, Severity } from '../alerts/types.ts';
+import type { Alert, AlertInput, Severity } from '../alerts/types.ts';
 import type { Clock } from '../clock/clock.ts';
 import type { Module } from '../lifecycle/module.ts';
 import type { Logger } from '../logger.ts';
@@ -42,6 +47,9 @@ export const AUDIT_SCHEDULER_ID = 'esc-audit';
 
 const MINUTE = 60_000;
 const STOP_STATES: readonly Alert['status'][] = ['acknowledged', 'resolved', 'cancelled'];
+/** Severities whose permanent send failures escalate at once. */
+const ESCALATE_ON_PERMANENT_FAILURE: readonly Severity[] = ['critical', 'major'];
+export const BAD_PHONE_ALERT_TYPE = 'bad_phone_number';
 
 /** The policy frozen into an alert when it opened. */
 export interface FrozenEscalation {
@@ -92,6 +100,11 @@ export interface EscalatorDeps {
   backoffMs?: number;
   /** passed to the transport (drop a stale SMS at the provider); default 600 s */
   validitySeconds?: number;
+  /**
+   * Raises a maintenance alert (`AlertSink.raise`), here `bad_phone_number` after a permanent send failure.
+   * Optional: without it the failure is only logged and recorded on the notification.
+   */
+  raiseAlert?: (input: AlertInput) => Promise<unknown>;
 }
 
 type SchedulerLike = MemoryScheduler & Partial<Pick<RedisScheduler, 'start' | 'stop' | 'flush'>>;
@@ -267,26 +280,60 @@ export class Escalator implements Module {
   }
 
   private async stepDue(t: Timer): Promise<void> {
-    const alertId = String(t.data?.alertId);
-    const step = Number(t.data?.step);
+    await this.runStep(String(t.data?.alertId), Number(t.data?.step));
+  }
+
+  /** Runs one step if it is still pending and the alert still open; true when it was dispatched. */
+  private async runStep(alertId: string, step: number): Promise<boolean> {
     const rec = await this.frozen(alertId);
-    if (!rec || rec.done.includes(step) || !rec.steps[step]) return; // stale or duplicate timer
+    if (!rec || rec.done.includes(step) || !rec.steps[step]) return false; // stale or duplicate timer
     const alert = await this.deps.alerts.get(alertId);
     if (!alert || STOP_STATES.includes(alert.status)) {
       for (let i = 0; i < rec.steps.length; i++) this.scheduler.cancel(timerKey(alertId, i));
       await this.deps.redis.hdel(this.policyKey, alertId);
-      return;
+      return false;
     }
     const now = this.deps.clock.now();
     const notBefore = alert.notBefore ? Date.parse(alert.notBefore) : undefined;
     if (notBefore !== undefined && notBefore > now) {
       this.schedule(rec, step, notBefore);
-      return;
+      return false;
     }
     await this.dispatch(alert, rec, step);
     rec.done.push(step);
     if (rec.done.length >= rec.steps.length) await this.deps.redis.hdel(this.policyKey, alertId);
     else await this.deps.redis.hset(this.policyKey, alertId, JSON.stringify(rec));
+    return true;
+  }
+
+  /**
+   * Dispatches the step after `failedStep` now instead of at its time, if it is still pending (a second failure in
+   * the same step does not skip further up the chain). Returns the step dispatched, or undefined.
+   */
+  private async escalateNow(alertId: string, failedStep: number, reason: string): Promise<number | undefined> {
+    return this.serial(alertId, async () => {
+      const rec = await this.frozen(alertId);
+      const next = failedStep + 1;
+      if (!rec?.steps[next] || rec.done.includes(next)) return undefined;
+      this.scheduler.cancel(timerKey(alertId, next));
+      // not dispatched: the alert ended (its record is gone) or is in a cancel window (runStep re-timed the step)
+      if (!(await this.runStep(alertId, next))) return undefined;
+      this.log.warn({ alertId, step: next, after: failedStep, reason }, 'escalated at once');
+      return next;
+    });
+  }
+
+  /**
+   * The provider reports a notification `failed` / `undelivered` (the Twilio status webhook): when its alert is
+   * critical and still open, the step after the notification's step is dispatched now. Idempotent (a repeated
+   * callback finds that step done). Returns the step dispatched, or undefined.
+   */
+  async deliveryFailed(notificationId: string): Promise<number | undefined> {
+    const n = await this.deps.store.get(notificationId);
+    if (!n || (n.status !== 'failed' && n.status !== 'undelivered')) return undefined;
+    const alert = await this.deps.alerts.get(n.alertId);
+    if (alert?.severity !== 'critical' || alert.status !== 'open') return undefined;
+    return this.escalateNow(alert.id, n.step, `delivery ${n.status}${n.errorCode ? ` ${n.errorCode}` : ''}`);
   }
 
   private async dispatch(alert: Alert, rec: FrozenEscalation, step: number): Promise<void> {
@@ -388,9 +435,54 @@ export class Escalator implements Module {
     if (res.permanent) {
       await this.deps.store.failed(n.id, res.code, res.message);
       this.log.warn({ alertId, step, to: maskPhone(phone), code: res.code }, 'sms failed permanently');
+      await this.permanentFailure(alert, step, as, staffId, res.code);
       return 'failed';
     }
     throw new Error(`sms transient failure ${res.code}: ${res.message}`);
+  }
+
+  /** After a permanent failure: the next step at once (critical / major), and a maintenance alert for the number. */
+  private async permanentFailure(
+    alert: Alert,
+    step: number,
+    as: string,
+    staffId: string | undefined,
+    code: string,
+  ): Promise<void> {
+    if (ESCALATE_ON_PERMANENT_FAILURE.includes(alert.severity) && alert.status === 'open') {
+      // errors are logged, never thrown: the job itself is done (a retry would only find the record failed)
+      await this.escalateNow(alert.id, step, `send failed permanently ${code}`).catch((err: unknown) =>
+        this.log.error({ err, alertId: alert.id, step }, 'escalating after a permanent failure failed'),
+      );
+    }
+    const raise = this.deps.raiseAlert;
+    if (!raise) return;
+    if (!alert.householdId) {
+      this.log.warn({ alertId: alert.id, step, as, code }, 'bad phone number: no household to raise it on');
+      return;
+    }
+    const now = this.deps.clock.now();
+    const who = staffId ? `${as} (${staffId})` : as;
+    await raise({
+      type: BAD_PHONE_ALERT_TYPE,
+      category: 'maintenance',
+      severity: 'minor',
+      subject: {
+        householdId: alert.householdId,
+        unitId: alert.unitId,
+        buildingId: alert.buildingId,
+        areaId: alert.areaId,
+        gridId: alert.gridId,
+        communityId: alert.communityId,
+        colour: alert.colour,
+      },
+      keyOn: 'household',
+      // the number is really bad, drill or not
+      drill: false,
+      ts: now,
+      evidence: [{ ts: now, kind: 'status', note: `error ${code}` }],
+      summary: `SMS to ${who} failed permanently: check the phone number`,
+    }).catch((err: unknown) => this.log.error({ err, alertId: alert.id }, 'raising bad_phone_number failed'));
   }
 
   private async firstToRecipient(alertId: string, phone: string, selfId: string): Promise<boolean> {

@@ -21,6 +21,8 @@ export interface TwilioWebhookDeps {
   tokens: EventDedupe;
   registry: Pick<Registry, 'listStaff' | 'scopeOf'>;
   lang?: 'zh' | 'en';
+  /** a failed / undelivered critical notification escalates at once */
+  deliveryFailed?: (notificationId: string) => Promise<unknown>;
 }
 
 /** Twilio's message statuses → ours. */
@@ -77,7 +79,15 @@ export const twilioWebhookRoutes: FastifyPluginAsync<{ deps: HttpDeps; twilio: T
     const p = await verified(req, reply);
     if (!p) return reply;
     const status = STATUS[(p.MessageStatus ?? '').toLowerCase()];
-    if (p.MessageSid && status) await twilio.store.statusFromProvider(p.MessageSid, status, p.ErrorCode || undefined);
+    if (p.MessageSid && status) {
+      const n = await twilio.store.statusFromProvider(p.MessageSid, status, p.ErrorCode || undefined);
+      if (n && (n.status === 'failed' || n.status === 'undelivered')) {
+        // the idempotency token is recorded already: a 500 here would make Twilio's retry be ignored, so log instead
+        await twilio
+          .deliveryFailed?.(n.id)
+          .catch((err: unknown) => req.log.error({ err }, 'escalating an undelivered SMS failed'));
+      }
+    }
     return reply.code(200).type('text/xml').send(twiml());
   });
 
