@@ -684,3 +684,30 @@ export class ActivityTracker {
     return set;
   }
 }
+
+/**
+ * The lone-elderly home rules (inactivity, not seen, water, gas left on) all read readings, events and status
+ * changes through one shared ActivityTracker; this is their common dispatch, so each rule only says what a note
+ * means to it.
+ */
+export abstract class TrackedHomeRule {
+  constructor(readonly tracker: ActivityTracker) {}
+
+  onReadings(readings: readonly Reading[], ctx: RuleContext): void {
+    for (const n of this.tracker.readings(readings, ctx)) this.note(n, ctx);
+  }
+
+  onEvent(e: DeviceEventRecord, ctx: RuleContext): void {
+    for (const n of this.tracker.event(e, ctx)) this.note(n, ctx);
+  }
+
+  onStatus(change: StatusChange, ctx: RuleContext): void {
+    // keeps the shared tracker current whichever rule is asked first
+    const n = this.tracker.status(change, ctx);
+    if (n) this.statusNote(n, ctx);
+  }
+
+  protected abstract note(n: ActivityNote, ctx: RuleContext): void;
+
+  protected statusNote(_n: StatusNote, _ctx: RuleContext): void {}
+}

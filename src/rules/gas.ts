@@ -1,14 +1,4 @@
-/**
- * Gas left on (issue 3, rule 6): the gas meter's total (`gas_total_m3`) keeps increasing for more than `minutes`
- * while nobody moves at home → major. "Nobody moves": no in-home activity other than the gas itself (motion, a
- * door, water, switching on an appliance) since the flow started; each such activity restarts the wait. The flow is
- * continuous while readings keep showing an increase no more than STALE_MS apart; it has stopped with a reading
- * without increase, or when increases stop coming. A deadline timer `gas_left_on|<householdId>` fires the alert
- * on time and, while it is open, checks for the flow stopping; the alert resolves when the gas stops.
- * Any household known to the registry with a gas meter (not only lone-elderly ones).
- */
-import type { DeviceEventRecord, Reading, StatusChange } from '../ingest/types.ts';
-import { type ActivityNote, type ActivityTracker, setEarliest } from './activity.ts';
+import { type ActivityNote, setEarliest, TrackedHomeRule } from './activity.ts';
 import { durationText, householdSubject, localClock } from './inactivity.ts';
 import type { Rule, RuleContext, Timer } from './types.ts';
 
@@ -26,26 +16,12 @@ interface GasState {
   meter: string;
 }
 
-export class GasLeftOnRule implements Rule {
+export class GasLeftOnRule extends TrackedHomeRule implements Rule {
   readonly name = 'gasLeftOn' as const;
   private readonly state = new Map<string, GasState>();
 
-  constructor(readonly tracker: ActivityTracker) {}
-
   static timerKey(householdId: string): string {
     return `gas_left_on|${householdId}`;
-  }
-
-  onReadings(readings: readonly Reading[], ctx: RuleContext): void {
-    for (const n of this.tracker.readings(readings, ctx)) this.note(n, ctx);
-  }
-
-  onEvent(e: DeviceEventRecord, ctx: RuleContext): void {
-    for (const n of this.tracker.event(e, ctx)) this.note(n, ctx);
-  }
-
-  onStatus(change: StatusChange, ctx: RuleContext): void {
-    this.tracker.status(change, ctx); // keeps the shared tracker current whichever rule is asked first
   }
 
   onTimer(t: Timer, ctx: RuleContext): void {
@@ -81,7 +57,7 @@ export class GasLeftOnRule implements Rule {
     }
   }
 
-  private note(n: ActivityNote, ctx: RuleContext): void {
+  protected note(n: ActivityNote, ctx: RuleContext): void {
     if (n.counter === 'gas') {
       if (!ctx.household(n.householdId)) return;
       let s = this.state.get(n.householdId);

@@ -41,8 +41,14 @@
  * wake-up times, in one 1,456-byte buffer. The ActivityTracker's state is saved with this rule's snapshot.
  */
 import type { AlertSubject, Evidence } from '../alerts/types.ts';
-import type { DeviceEventRecord, Reading, StatusChange } from '../ingest/types.ts';
-import { ActivityTracker, type ActivityNote, type ActivityTrackerOptions, setEarliest } from './activity.ts';
+import {
+  ActivityTracker,
+  type ActivityNote,
+  type ActivityTrackerOptions,
+  type StatusNote,
+  setEarliest,
+  TrackedHomeRule,
+} from './activity.ts';
 import type { RuleSettings } from './config.ts';
 import { GasLeftOnRule } from './gas.ts';
 import { inWindow, localTime, nextLocalMinute, parseHHMM } from './time.ts';
@@ -238,31 +244,24 @@ export function staffAwayEnd(h: HouseholdInfo | undefined, ts: number): number {
   return end;
 }
 
-export class InactivityRule implements Rule {
+export class InactivityRule extends TrackedHomeRule implements Rule {
   readonly name = 'inactivity' as const;
   private readonly history = new Map<string, SlotHistory>();
   /** households with an inactivity alert raised and not yet cleared by this rule */
   private readonly raised = new Set<string>();
   private readonly scratch: number[] = [];
 
-  constructor(readonly tracker: ActivityTracker = new ActivityTracker()) {}
+  constructor(tracker: ActivityTracker = new ActivityTracker()) {
+    super(tracker);
+  }
 
   static timerKey(householdId: string): string {
     return `inactivity|${householdId}`;
   }
 
-  onReadings(readings: readonly Reading[], ctx: RuleContext): void {
-    for (const n of this.tracker.readings(readings, ctx)) this.note(n, ctx);
-  }
-
-  onEvent(e: DeviceEventRecord, ctx: RuleContext): void {
-    for (const n of this.tracker.event(e, ctx)) this.note(n, ctx);
-  }
-
-  onStatus(change: StatusChange, ctx: RuleContext): void {
-    const n = this.tracker.status(change, ctx);
+  protected override statusNote(n: StatusNote, ctx: RuleContext): void {
     // monitoring back after all sensors were dead: wait again, from now
-    if (n?.wasAllDead && !n.allDead) this.arm(n.householdId, n.ts, ctx);
+    if (n.wasAllDead && !n.allDead) this.arm(n.householdId, n.ts, ctx);
   }
 
   onTimer(t: Timer, ctx: RuleContext): void {
@@ -424,7 +423,7 @@ export class InactivityRule implements Rule {
 
   // ---------------------------------------------------------------------------------------------------------------
 
-  private note(n: ActivityNote, ctx: RuleContext): void {
+  protected note(n: ActivityNote, ctx: RuleContext): void {
     if (!n.activity) return;
     const h = ctx.household(n.householdId);
     if (!h?.loneElderly) return;
@@ -513,27 +512,16 @@ function slotOf(minuteOfDay: number): number {
  * → major, also while "away" by the doors (two days out without a sign is worth a call); not during a staff-set
  * away period (the deadline moves to its end) nor while every activity sensor is offline. Resolves on the next sign.
  */
-export class NotSeenRule implements Rule {
+export class NotSeenRule extends TrackedHomeRule implements Rule {
   readonly name = 'notSeen' as const;
   private readonly raised = new Set<string>();
-
-  constructor(readonly tracker: ActivityTracker) {}
 
   static timerKey(householdId: string): string {
     return `not_seen|${householdId}`;
   }
 
-  onReadings(readings: readonly Reading[], ctx: RuleContext): void {
-    for (const n of this.tracker.readings(readings, ctx)) this.note(n, ctx);
-  }
-
-  onEvent(e: DeviceEventRecord, ctx: RuleContext): void {
-    for (const n of this.tracker.event(e, ctx)) this.note(n, ctx);
-  }
-
-  onStatus(change: StatusChange, ctx: RuleContext): void {
-    const n = this.tracker.status(change, ctx);
-    if (n?.wasAllDead && !n.allDead) this.arm(n.householdId, n.ts, ctx);
+  protected override statusNote(n: StatusNote, ctx: RuleContext): void {
+    if (n.wasAllDead && !n.allDead) this.arm(n.householdId, n.ts, ctx);
   }
 
   onTimer(t: Timer, ctx: RuleContext): void {
@@ -587,7 +575,7 @@ export class NotSeenRule implements Rule {
     for (const id of (state as { raised?: string[] } | undefined)?.raised ?? []) this.raised.add(id);
   }
 
-  private note(n: ActivityNote, ctx: RuleContext): void {
+  protected note(n: ActivityNote, ctx: RuleContext): void {
     if (!n.activity && !n.sign) return;
     const h = ctx.household(n.householdId);
     if (!h?.loneElderly) return;

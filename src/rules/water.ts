@@ -18,8 +18,7 @@
  * the current flow streak and the day's total.
  */
 import type { Evidence } from '../alerts/types.ts';
-import type { DeviceEventRecord, Reading, StatusChange } from '../ingest/types.ts';
-import { type ActivityNote, type ActivityTracker, setEarliest } from './activity.ts';
+import { type ActivityNote, type StatusNote, setEarliest, TrackedHomeRule } from './activity.ts';
 import { householdSubject, localClock, staffAwayEnd } from './inactivity.ts';
 import { inWindow, localTime, nextLocalMinute, parseHHMM } from './time.ts';
 import { awayByStaff, type Rule, type RuleContext, type Timer } from './types.ts';
@@ -51,27 +50,16 @@ interface WaterState {
   meter: string;
 }
 
-export class WaterRule implements Rule {
+export class WaterRule extends TrackedHomeRule implements Rule {
   readonly name = 'water' as const;
   private readonly state = new Map<string, WaterState>();
-
-  constructor(readonly tracker: ActivityTracker) {}
 
   static timerKey(householdId: string, what: 'low' | 'flow' | 'day'): string {
     return `water_${what}|${householdId}`;
   }
 
-  onReadings(readings: readonly Reading[], ctx: RuleContext): void {
-    for (const n of this.tracker.readings(readings, ctx)) this.note(n, ctx);
-  }
-
-  onEvent(e: DeviceEventRecord, ctx: RuleContext): void {
-    for (const n of this.tracker.event(e, ctx)) this.note(n, ctx);
-  }
-
-  onStatus(change: StatusChange, ctx: RuleContext): void {
-    const n = this.tracker.status(change, ctx);
-    if (n && this.state.has(n.householdId)) this.evaluateLow(n.householdId, ctx);
+  protected override statusNote(n: StatusNote, ctx: RuleContext): void {
+    if (this.state.has(n.householdId)) this.evaluateLow(n.householdId, ctx);
   }
 
   onTimer(t: Timer, ctx: RuleContext): void {
@@ -136,7 +124,7 @@ export class WaterRule implements Rule {
 
   // ---------------------------------------------------------------------------------------------------------------
 
-  private note(n: ActivityNote, ctx: RuleContext): void {
+  protected note(n: ActivityNote, ctx: RuleContext): void {
     if (n.counter === 'water') {
       const h = ctx.household(n.householdId);
       if (!h) return;
