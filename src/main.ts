@@ -1,5 +1,6 @@
 /**
  * `npm start`: loads the config, starts every role in one process, stops cleanly on SIGTERM / SIGINT.
+ * `npm run worker` (`--role=worker`, or GRIDWATCH_ROLE=worker): only the SMS-sending workers, next to a main node.
  */
 import { ConfigError, loadConfig, redactedConfig } from './config/load.ts';
 import { createLogger } from './logger.ts';
@@ -7,8 +8,9 @@ import { GridWatch } from './system.ts';
 
 async function main(): Promise<void> {
   let config: ReturnType<typeof loadConfig>;
+  const roleArg = process.argv.find((a) => a.startsWith('--role='))?.slice('--role='.length);
   try {
-    config = loadConfig();
+    config = loadConfig({ env: roleArg ? { ...process.env, GRIDWATCH_ROLE: roleArg } : process.env });
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`GridWatch cannot start: ${err.message}\n`);
@@ -51,6 +53,10 @@ async function main(): Promise<void> {
   } catch (err) {
     log.fatal({ err }, 'start failed');
     process.exit(1);
+  }
+  if (config.role === 'worker') {
+    log.info({ ms: Date.now() - startedAt }, 'GridWatch worker is up: sending SMS from the notify queues');
+    return;
   }
   log.info(
     { ms: Date.now() - startedAt, http: system.http.port, mqtt: system.broker.ports },

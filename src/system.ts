@@ -14,6 +14,7 @@ import { TwilioTransport } from './notify/sms/twilio.ts';
 import { RecipientGate } from './notify/caps.ts';
 import { Escalator } from './notify/escalation.ts';
 import { RecipientResolver } from './notify/recipients.ts';
+import { DutyRoster } from './notify/roster.ts';
 import { NotificationStore } from './notify/store.ts';
 import { VisitsService } from './visits/service.ts';
 import { EmbeddedBroker } from './broker/embedded.ts';
@@ -56,6 +57,8 @@ export class GridWatch {
   alerts!: AlertService;
   visits!: VisitsService;
   notifications!: NotificationStore;
+  /** who is off duty and who stands in for them */
+  roster!: DutyRoster;
   escalator?: Escalator;
   /** where SMS go: Twilio when configured, else the outbox (recorded, nothing leaves the machine) */
   sms!: SmsTransport;
@@ -85,6 +88,7 @@ export class GridWatch {
   async start(): Promise<void> {
     const { config, log } = this;
     mkdirSync(config.dataDir, { recursive: true });
+    if (config.role === 'worker') return this.startWorker();
     try {
       this.redis = await this.add(new RedisModule(config.redis, config.dataDir, log.child({ module: 'redis' })));
       await this.startStores();
@@ -93,6 +97,49 @@ export class GridWatch {
       await this.startDeviceSide();
       await this.startHttp();
       if (config.demo.enabled) await this.startDemo();
+      for (const w of this.warnings()) log.warn(w);
+      this.started = true;
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+  }
+
+  /**
+   * A sending-only node (`npm run worker`): the SMS workers of the notify queues, next to an `all` node whose Redis
+   * and database it shares. No broker, rules, HTTP or timers: what needs timers goes to that node's `escalate` queue.
+   */
+  private async startWorker(): Promise<void> {
+    const { config, log } = this;
+    // the `all` node's private redis-server on this machine, unless REDIS_URL says where
+    const redisCfg = { ...config.redis, url: config.redis.url ?? `redis://127.0.0.1:${config.redis.privatePort}` };
+    try {
+      this.redis = await this.add(new RedisModule(redisCfg, config.dataDir, log.child({ module: 'redis' }))).catch(
+        (err: unknown) => {
+          throw new Error(
+            `worker: cannot reach Redis at ${config.redis.url ? 'REDIS_URL' : redisCfg.url} (${(err as Error).message}); start the main node first or set REDIS_URL`,
+          );
+        },
+      );
+      this.database = await createDatabase(config.database, config.dataDir);
+      this.modules.push({ name: 'database', start: async () => {}, stop: () => this.database.close() });
+      await migrateToLatest(this.database.db);
+      this.registry = await this.add(
+        new SqlRegistry(this.database, {
+          knownModel: (id) => getModel(id) !== undefined,
+          logger: log.child({ module: 'registry' }),
+          clock: this.clock,
+        }),
+      );
+      this.alerts = new AlertService(this.database, {
+        clock: this.clock,
+        logger: log.child({ module: 'alerts' }),
+        onChange: (a, change) => this.escalator?.onAlertChange(a, change),
+      });
+      this.notifications = new NotificationStore(this.database, this.clock);
+      this.roster = new DutyRoster(this.database, this.clock, this.registry);
+      this.sms = this.createSmsTransport();
+      await this.startEscalation({ timers: false, workers: true });
       for (const w of this.warnings()) log.warn(w);
       this.started = true;
     } catch (err) {
@@ -141,6 +188,7 @@ export class GridWatch {
       onChange: (a, change) => this.escalator?.onAlertChange(a, change),
     });
     this.notifications = new NotificationStore(this.database, this.clock);
+    this.roster = new DutyRoster(this.database, this.clock, this.registry);
     this.sms = this.createSmsTransport();
     this.visits = new VisitsService(this.database, this.clock, (change) => {
       this.rules?.onVisitChange(change).catch((err: unknown) => log.error({ err }, 'rules: visit change failed'));
@@ -148,12 +196,25 @@ export class GridWatch {
   }
 
   /** Alerts become SMS: escalation steps on durable timers, sending on BullMQ queues (critical apart). */
-  private async startEscalation(): Promise<void> {
+  private async startEscalation(
+    role: { timers: boolean; workers: boolean } = { timers: true, workers: this.config.escalation.workers.inProcess },
+  ): Promise<void> {
+    const { escalation } = this.config;
+    const recipients = new RecipientResolver(this.registry, () => this.clock.now(), undefined, {
+      roster: this.roster,
+      log: this.log.child({ module: 'recipients' }),
+    });
+    this.registry.onStaffChange(() => recipients.invalidate());
     this.escalator = await this.add(
       new Escalator({
+        ...role,
+        digest: { ...escalation.digest, timezone: this.config.timezone },
+        lockDurationMs: escalation.workers.lockDurationMs,
+        stalledIntervalMs: escalation.workers.stalledIntervalMs,
+        households: this.registry,
         alerts: this.alerts,
         policies: () => this.config.escalation.policies,
-        recipients: new RecipientResolver(this.registry, () => this.clock.now()),
+        recipients,
         store: this.notifications,
         transport: this.sms,
         gate: new RecipientGate(this.clock, this.config.sms.caps),
@@ -245,6 +306,7 @@ export class GridWatch {
       visits: this.visits,
       cadenceDays: () => config.rules.visits.days,
       notifications: this.notifications,
+      roster: this.roster,
       warnings: () => this.warnings(),
       twilio: this.twilioWebhooks(),
       metricsText: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
@@ -333,6 +395,7 @@ export class GridWatch {
       timeoutMs: t.timeoutMs,
       defaultValiditySeconds: t.validitySeconds,
       statusCallbackUrl: base ? `${base}/webhooks/twilio/status` : undefined,
+      baseUrl: t.apiBaseUrl,
     });
   }
 

@@ -49,6 +49,8 @@ export const ENV_VARS: ReadonlyArray<{ name: string; path: string; secret?: bool
   { name: 'TWILIO_FROM', path: 'sms.twilio.from' },
   { name: 'TWILIO_MESSAGING_SERVICE_SID', path: 'sms.twilio.messagingServiceSid' },
   { name: 'TWILIO_PUBLIC_URL', path: 'sms.twilio.publicUrl' },
+  { name: 'TWILIO_API_BASE_URL', path: 'sms.twilio.apiBaseUrl' },
+  { name: 'GRIDWATCH_ROLE', path: 'role' },
   { name: 'GRIDWATCH_DEMO', path: 'demo.enabled' },
   { name: 'GRIDWATCH_DEMO_SPEED', path: 'demo.speed' },
 ];

@@ -17,6 +17,11 @@ export const ConfigSchema = Type.Object(
     dataDir: Type.String({ minLength: 1 }),
     /** Graceful stop budget after SIGTERM. */
     shutdownTimeoutMs: Type.Integer({ minimum: 100, maximum: 120_000 }),
+    /**
+     * all: the whole system in one process (the default); worker: only the SMS-sending workers, scaled out next to
+     * an `all` node that shares its Redis and database (`npm run worker`, GRIDWATCH_ROLE=worker).
+     */
+    role: Type.Enum(['all', 'worker']),
     log: Type.Object(
       {
         level: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
@@ -158,6 +163,8 @@ export const ConfigSchema = Type.Object(
             timeoutMs: Type.Integer({ minimum: 100, maximum: 60_000 }),
             /** a message still undelivered after this long is dropped by Twilio rather than delivered late */
             validitySeconds: Type.Integer({ minimum: 1, maximum: 36_000 }),
+            /** instead of https://api.twilio.com: a regional edge, or a local fake in tests (TWILIO_API_BASE_URL) */
+            apiBaseUrl: Type.Optional(Type.String({ pattern: '^https?://' })),
           },
           { additionalProperties: false },
         ),
@@ -165,7 +172,33 @@ export const ConfigSchema = Type.Object(
       { additionalProperties: false },
     ),
     /** Who is told about an alert, how, and after how long without an acknowledgement (src/notify/policy.ts). */
-    escalation: Type.Object({ policies: EscalationConfigSchema }, { additionalProperties: false }),
+    escalation: Type.Object(
+      {
+        policies: EscalationConfigSchema,
+        /** the working-hours digest of `digest` steps (minor, maintenance, supplies, visits), in `timezone` */
+        digest: Type.Object(
+          {
+            /** cron pattern of the digest runs */
+            cron: Type.String({ minLength: 9 }),
+            /** working hours 'HH:MM': a run outside them sends nothing */
+            from: Type.String({ pattern: '^([01]\\d|2[0-3]):[0-5]\\d$' }),
+            to: Type.String({ pattern: '^([01]\\d|2[0-3]):[0-5]\\d$|^24:00$' }),
+          },
+          { additionalProperties: false },
+        ),
+        workers: Type.Object(
+          {
+            /** run the SMS-sending workers in this process (false when `worker` nodes do it) */
+            inProcess: Type.Boolean(),
+            /** a worker that died mid-send loses its job to another worker after this long */
+            lockDurationMs: Type.Integer({ minimum: 1000, maximum: 600_000 }),
+            stalledIntervalMs: Type.Integer({ minimum: 1000, maximum: 600_000 }),
+          },
+          { additionalProperties: false },
+        ),
+      },
+      { additionalProperties: false },
+    ),
     demo: Type.Object(
       {
         /** Simulated devices publish over real MQTT; on in the embedded default, off with a deployment file. */

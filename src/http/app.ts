@@ -25,6 +25,7 @@ import { deviceRoutes } from './routes/devices.ts';
 import { opsRoutes, type ReadinessCheck } from './routes/ops.ts';
 import { readingRoutes } from './routes/readings.ts';
 import { registryRoutes } from './routes/registry.ts';
+import { type RosterApi, rosterRoutes } from './routes/roster.ts';
 import { staffRoutes } from './routes/staff.ts';
 import { ErrorBody } from './schemas.ts';
 
@@ -74,6 +75,8 @@ export interface HttpDeps {
   twilio?: TwilioWebhookDeps;
   /** Every SMS sent or attempted. */
   notifications: Pick<NotificationStore, 'list'>;
+  /** The duty roster (absences and substitutes); its routes are served only when it is given. */
+  roster?: RosterApi;
 }
 
 export class HttpError extends Error {
@@ -182,6 +185,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
   await app.register(alertRoutes, { deps, prefix: '/api/v1' });
   await app.register(visitRoutes, { deps, prefix: '/api/v1' });
   await app.register(notificationRoutes, { deps, prefix: '/api/v1' });
+  if (deps.roster) await app.register(rosterRoutes, { deps, roster: deps.roster, prefix: '/api/v1' });
   if (deps.twilio) await app.register(twilioWebhookRoutes, { deps, twilio: deps.twilio });
   // the type provider only matters while routes are declared; callers need the plain instance
   return app as unknown as FastifyInstance;

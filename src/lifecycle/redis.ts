@@ -14,6 +14,7 @@ export class RedisModule implements Module {
   readonly name = 'redis';
   private server?: RedisServer;
   private _client?: Redis;
+  private _url?: string;
 
   constructor(
     private readonly cfg: Config['redis'],
@@ -24,6 +25,12 @@ export class RedisModule implements Module {
   get client(): Redis {
     if (!this._client) throw new Error('redis not started');
     return this._client;
+  }
+
+  /** Where this node's Redis is (the private server's URL when there is one), for a worker node to share it. */
+  get url(): string {
+    if (!this._url) throw new Error('redis not started');
+    return this._url;
   }
 
   /** A new connection with BullMQ's required options, for workers and subscribers. */
@@ -51,6 +58,7 @@ export class RedisModule implements Module {
     client.on('error', (err) => this.log.warn({ err: err.message }, 'redis connection error'));
     await client.connect();
     this._client = client;
+    this._url = url;
     const [, policy] = (await client.config('GET', 'maxmemory-policy')) as [string, string];
     if (policy !== 'noeviction') {
       throw new Error(

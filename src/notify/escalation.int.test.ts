@@ -15,7 +15,17 @@ import { VirtualClock } from '../clock/clock.ts';
 import { createDatabase, type Database } from '../store/db.ts';
 import { migrateToLatest } from '../store/migrate.ts';
 import { RecipientGate } from './caps.ts';
-import { BAD_PHONE_ALERT_TYPE, Escalator, jobId, QUEUE_AUDIT, QUEUE_CRITICAL, smsVars } from './escalation.ts';
+import {
+  BAD_PHONE_ALERT_TYPE,
+  DIGEST_SCHEDULER_ID,
+  Escalator,
+  jobId,
+  QUEUE_AUDIT,
+  QUEUE_CRITICAL,
+  QUEUE_DIGEST,
+  smsVars,
+  withinHours,
+} from './escalation.ts';
 import type { Policy } from './policy.ts';
 import type { Recipient } from './recipients.ts';
 import { OutboxTransport } from './sms/outbox.ts';
@@ -34,6 +44,11 @@ const POLICIES: Policy[] = [
       { afterMinutes: 5, to: ['community_director'], channel: 'sms' },
       { afterMinutes: 15, to: ['street_duty_officer'], channel: 'sms' },
     ],
+  },
+  {
+    name: 'major',
+    match: { categories: ['resident_safety', 'fire', 'security', 'ebike'], severities: ['major'] },
+    steps: [{ afterMinutes: 0, to: ['grid_worker'], channel: 'sms' }],
   },
   {
     name: 'minor',
@@ -124,7 +139,17 @@ describe('escalation', () => {
       recipients,
       store,
       transport,
-      gate: new RecipientGate(clock),
+      // a short bundle window: held messages go out on a BullMQ delay, which runs on real time
+      gate: new RecipientGate(clock, { bundleWindowMs: 1000 }),
+      digest: { cron: '0 9,15 * * *', from: '08:00', to: '20:00', timezone: 'Asia/Shanghai' },
+      households: {
+        async getHousehold(id: string) {
+          return {
+            room: /-0?(\d+)$/.exec(id)?.[1] ?? '',
+            residents: [{ id: 'r1', displayName: '张*兰', loneElderly: true, atRisk: false }],
+          };
+        },
+      },
       clock,
       redis,
       connection: () => new Redis(url, { maxRetriesPerRequest: null }),
@@ -205,6 +230,7 @@ describe('escalation', () => {
     const first = await outboxFor(a.id);
     expect(first.map((m) => m.to).sort()).toEqual([PHONES.grid_worker, PHONES.grid_leader]);
     expect(first[0]!.body).toContain('3号楼2单元501');
+    expect(first[0]!.body).toContain('张*兰'); // the resident's masked name from the household
     expect(first[0]!.body).not.toContain('h-limin');
     expect((await sent(a.id)).every((n) => n.status === 'queued' && n.providerId?.startsWith('OB'))).toBe(true);
 
@@ -406,5 +432,76 @@ describe('escalation', () => {
     expect(smsVars({ id: 'x', drill: false, buildingId: 'weird', firstSeen: new Date(0).toISOString() }).building).toBe(
       undefined,
     );
+  });
+
+  it('messages within the bundle window go out as ONE SMS at its end; the first SMS of a critical alert never waits', async () => {
+    const crit = await raise();
+    await tick(0);
+    await waitFor(async () => (await outboxFor(crit.id)).length === 2); // sent at once
+    const b = await raise({ type: 'smoke', category: 'fire', severity: 'major' });
+    const c = await raise({ type: 'door_forced', category: 'security', severity: 'major' });
+    await tick(0);
+    const held = await waitFor(async () => {
+      const s = [...(await sent(b.id)), ...(await sent(c.id))];
+      return s.length === 2 && s.every((n) => n.status === 'bundled') ? s : undefined;
+    });
+    expect(held.map((n) => n.to)).toEqual([PHONES.grid_worker, PHONES.grid_worker]);
+    // the delayed bundle job: one SMS naming both alerts, the held records point at it
+    const carrier = await waitFor(async () => {
+      const page = await store.list({ status: 'queued' }, { limit: 50 });
+      return page.items.find((n) => n.role === 'bundle' && n.recipient === PHONES.grid_worker);
+    });
+    expect(carrier.body).toMatch(/2条告警/);
+    const members = [
+      ...(await store.list({ alertId: b.id }, { limit: 5 })).items,
+      ...(await store.list({ alertId: c.id }, { limit: 5 })).items,
+    ];
+    // the carrier is listed under the first alert too
+    expect(members.filter((m) => m.role !== 'bundle').map((m) => [m.batchId, m.status])).toEqual([
+      [carrier.id, 'bundled'],
+      [carrier.id, 'bundled'],
+    ]);
+    expect(outbox.messages().filter((m) => m.notificationId === carrier.id)).toHaveLength(1);
+    // the same bundle job again sends nothing
+    const job = {
+      kind: 'bundle' as const,
+      phone: PHONES.grid_worker!,
+      drill: false,
+      slot: 42,
+    };
+    expect(await esc.processBatch({ data: job, attemptsMade: 0 })).toBe('empty');
+    await esc.stopped(crit.id);
+  });
+
+  it('the working-hours digest: one SMS per recipient listing the open alerts, nothing at night', async () => {
+    expect(await esc.queue(QUEUE_DIGEST).getJobScheduler(DIGEST_SCHEDULER_ID)).toMatchObject({
+      pattern: '0 9,15 * * *',
+      tz: 'Asia/Shanghai',
+    });
+    const a = await raise({ type: 'water_low', severity: 'minor' });
+    const closed = await raise({ type: 'water_low', severity: 'minor' });
+    await tick(0);
+    await waitFor(async () => (await sent(closed.id)).length === 2);
+    await alerts.resolve(closed.id, 's-grid_worker', 'resident_fine', 'console');
+    // 03:00 in Shanghai: nothing
+    const night = Date.UTC(2026, 2, 1, 19, 0, 0);
+    expect(withinHours(night, { from: '08:00', to: '20:00', timezone: 'Asia/Shanghai' })).toBe(false);
+    expect(await esc.runDigest(night)).toBe(0);
+    // 10:00: the grid worker gets one digest; the resolved alert is left out
+    expect(await esc.runDigest(clock.now())).toBeGreaterThanOrEqual(2);
+    const digest = await waitFor(async () => {
+      const page = await store.list({}, { limit: 100 });
+      return page.items.find((n) => n.role === 'digest' && n.recipient === PHONES.grid_worker && n.status === 'queued');
+    });
+    expect(digest.body).toMatch(/^待处理\d+条\(非紧急\)/);
+    const gw = (id: string) =>
+      store.list({ alertId: id }, { limit: 5 }).then((p) => p.items.find((n) => n.recipient === PHONES.grid_worker));
+    expect((await gw(a.id))?.batchId).toBe(digest.id);
+    const closedRec = await gw(closed.id);
+    expect(closedRec?.status).toBe('capped');
+    expect(closedRec?.batchId).toBeUndefined();
+    // a second run the same minute adds nothing; nothing is held any more for the grid worker
+    expect(await store.held({ recipient: PHONES.grid_worker!, drill: false, transport: 'digest' })).toEqual([]);
+    expect(outbox.messages().filter((m) => m.notificationId === digest.id)).toHaveLength(1);
   });
 });

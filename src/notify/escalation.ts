@@ -21,11 +21,19 @@
  *   `undelivered` (the Twilio status webhook), for critical alerts that are still open.
  * - An auditor (a BullMQ Job Scheduler on queue `escalate`, every minute) re-schedules any frozen step that is due,
  *   not yet dispatched and has no pending timer (a lost timer, a node that died between steps).
+ * - Held messages go out later as ONE SMS per recipient (a "carrier" notification; the held ones point at it):
+ *   a bundle (the gate held them within its 2-minute window) as a delayed job at the window's end, and the
+ *   working-hours digest (`digest` steps: minor, maintenance, supplies, visits) from a Job Scheduler on queue
+ *   `digest` that never sends outside working hours. Alerts closed meanwhile are left out.
+ * - Roles: a node with `timers` owns the step timers and the `escalate` queue (auditor, forwarded work); a node
+ *   with `workers` sends (`notify-critical`, `notify`, `digest`). `npm run worker` is a sending-only node that
+ *   forwards what needs timers (a new alert, an escalation at once) to the `escalate` queue.
  */
 import { Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { AlertChange } from '../alerts/service.ts';
 import type { Alert, AlertInput, Severity } from '../alerts/types.ts';
+import type { Household } from '../registry/port.ts';
 import type { Clock } from '../clock/clock.ts';
 import type { Module } from '../lifecycle/module.ts';
 import type { Logger } from '../logger.ts';
@@ -43,7 +51,10 @@ import { type Lang, render, type TemplateVars } from './templates.ts';
 export const QUEUE_CRITICAL = 'notify-critical';
 export const QUEUE_NORMAL = 'notify';
 export const QUEUE_AUDIT = 'escalate';
+export const QUEUE_DIGEST = 'digest';
 export const AUDIT_SCHEDULER_ID = 'esc-audit';
+export const DIGEST_SCHEDULER_ID = 'digest-run';
+export type QueueName = typeof QUEUE_CRITICAL | typeof QUEUE_NORMAL | typeof QUEUE_AUDIT | typeof QUEUE_DIGEST;
 
 const MINUTE = 60_000;
 const STOP_STATES: readonly Alert['status'][] = ['acknowledged', 'resolved', 'cancelled'];
@@ -61,6 +72,30 @@ export interface FrozenEscalation {
   severity: Severity;
   /** indexes of the steps already dispatched */
   done: number[];
+}
+
+/** A held batch for one recipient: a bundle (slot = the window's end) or a digest (slot = the run's minute). */
+export interface BatchJobData {
+  kind: 'bundle' | 'digest';
+  phone: string;
+  drill: boolean;
+  slot: number;
+}
+
+/** Work forwarded to the node that owns the timers (from a sending-only worker node). */
+export type ForwardJobData =
+  | { op: 'opened'; alertId: string }
+  | { op: 'stopped'; alertId: string }
+  | { op: 'escalate-now'; alertId: string; failedStep: number; reason: string };
+
+/** When the working-hours digest goes out (community time zone). */
+export interface DigestSettings {
+  /** cron pattern (BullMQ Job Scheduler), e.g. `0 9,15 * * *` */
+  cron: string;
+  /** 'HH:MM'; a digest run outside [from, to) sends nothing */
+  from: string;
+  to: string;
+  timezone: string;
 }
 
 /** One SMS job: one recipient of one step. */
@@ -100,6 +135,16 @@ export interface EscalatorDeps {
   backoffMs?: number;
   /** passed to the transport (drop a stale SMS at the provider); default 600 s */
   validitySeconds?: number;
+  /** default true: this node owns the step timers and the `escalate` queue (false: a sending-only worker node) */
+  timers?: boolean;
+  /** the working-hours digest; without it digest notifications stay held (a test) */
+  digest?: DigestSettings;
+  /** BullMQ worker lock: a worker that died mid-job loses its job to another after this long; default 30 s */
+  lockDurationMs?: number;
+  /** how often workers look for such stalled jobs; default 30 s */
+  stalledIntervalMs?: number;
+  /** the household (room, masked resident name) for the SMS text; without it the text uses the alert's ids only */
+  households?: { getHousehold(id: string): Promise<Pick<Household, 'room' | 'residents'> | undefined> };
   /**
    * Raises a maintenance alert (`AlertSink.raise`), here `bad_phone_number` after a permanent send failure.
    * Optional: without it the failure is only logged and recorded on the notification.
@@ -138,7 +183,8 @@ export class Escalator implements Module {
   // ------------------------------------------------------------------ lifecycle
 
   async start(): Promise<void> {
-    await this.scheduler.start?.();
+    const timers = this.deps.timers !== false;
+    if (timers) await this.scheduler.start?.();
     const queueOpts = (attempts: number) => ({
       prefix: this.bullPrefix,
       connection: this.conn(),
@@ -150,40 +196,52 @@ export class Escalator implements Module {
       },
     });
     this.queues = {
-      [QUEUE_CRITICAL]: new Queue<NotifyJobData>(QUEUE_CRITICAL, queueOpts(5)),
-      [QUEUE_NORMAL]: new Queue<NotifyJobData>(QUEUE_NORMAL, queueOpts(5)),
-      [QUEUE_AUDIT]: new Queue(QUEUE_AUDIT, queueOpts(1)),
+      [QUEUE_CRITICAL]: new Queue(QUEUE_CRITICAL, queueOpts(5)),
+      [QUEUE_NORMAL]: new Queue(QUEUE_NORMAL, queueOpts(5)),
+      [QUEUE_AUDIT]: new Queue(QUEUE_AUDIT, queueOpts(3)),
+      [QUEUE_DIGEST]: new Queue(QUEUE_DIGEST, queueOpts(5)),
     };
+    const workerOpts = (concurrency: number) => ({
+      prefix: this.bullPrefix,
+      connection: this.conn(),
+      concurrency,
+      lockDuration: this.deps.lockDurationMs ?? 30_000,
+      stalledInterval: this.deps.stalledIntervalMs ?? 30_000,
+    });
+    const onFailed = (job: Job | undefined, err: Error) =>
+      this.log.warn({ jobId: job?.id, attempts: job?.attemptsMade, err: err.message }, 'notify job failed');
     if (this.deps.workers !== false) {
-      const onFailed = (job: Job | undefined, err: Error) =>
-        this.log.warn({ jobId: job?.id, attempts: job?.attemptsMade, err: err.message }, 'notify job failed');
       for (const [q, concurrency] of [
         [QUEUE_CRITICAL, 16],
         [QUEUE_NORMAL, 4],
+        [QUEUE_DIGEST, 2],
       ] as const) {
-        const w = new Worker<NotifyJobData>(q, (job) => this.processJob(job), {
-          prefix: this.bullPrefix,
-          connection: this.conn(),
-          concurrency,
-        });
+        const w = new Worker(q, (job) => this.process(job), workerOpts(concurrency));
         w.on('failed', onFailed);
         w.on('error', (err) => this.log.warn({ err: err.message, queue: q }, 'notify worker error'));
         this.workers.push(w);
       }
-      const audit = new Worker(
-        QUEUE_AUDIT,
-        async (job) => (job.name === AUDIT_SCHEDULER_ID ? this.audit() : undefined),
-        { prefix: this.bullPrefix, connection: this.conn(), concurrency: 1 },
-      );
-      audit.on('error', (err) => this.log.warn({ err: err.message }, 'escalation auditor error'));
-      this.workers.push(audit);
     }
-    await this.queues[QUEUE_AUDIT]!.upsertJobScheduler(
-      AUDIT_SCHEDULER_ID,
-      { every: this.deps.auditEveryMs ?? MINUTE },
-      { name: AUDIT_SCHEDULER_ID, opts: { removeOnComplete: true, removeOnFail: 100 } },
-    );
-    this.scheduler.onFire((t) => this.track(this.serial(String(t.data?.alertId), () => this.stepDue(t))));
+    if (timers) {
+      const esc = new Worker(QUEUE_AUDIT, (job) => this.processEscalate(job), workerOpts(4));
+      esc.on('failed', onFailed);
+      esc.on('error', (err) => this.log.warn({ err: err.message }, 'escalation worker error'));
+      this.workers.push(esc);
+      await this.queues[QUEUE_AUDIT]!.upsertJobScheduler(
+        AUDIT_SCHEDULER_ID,
+        { every: this.deps.auditEveryMs ?? MINUTE },
+        { name: AUDIT_SCHEDULER_ID, opts: { removeOnComplete: true, removeOnFail: 100 } },
+      );
+      const d = this.deps.digest;
+      if (d) {
+        await this.queues[QUEUE_DIGEST]!.upsertJobScheduler(
+          DIGEST_SCHEDULER_ID,
+          { pattern: d.cron, tz: d.timezone },
+          { name: DIGEST_SCHEDULER_ID, opts: { removeOnComplete: true, removeOnFail: 100 } },
+        );
+      }
+      this.scheduler.onFire((t) => this.track(this.serial(String(t.data?.alertId), () => this.stepDue(t))));
+    }
     this.started = true;
   }
 
@@ -205,7 +263,7 @@ export class Escalator implements Module {
     while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
   }
 
-  queue(name: typeof QUEUE_CRITICAL | typeof QUEUE_NORMAL | typeof QUEUE_AUDIT): Queue {
+  queue(name: QueueName): Queue {
     const q = this.queues[name];
     if (!q) throw new Error('escalation not started');
     return q;
@@ -215,9 +273,26 @@ export class Escalator implements Module {
 
   /** For the AlertService's `onChange`: opened → escalate; acknowledged / resolved / cancelled → stop. */
   onAlertChange(alert: Alert, change: AlertChange): void {
-    if (change === 'opened') this.track(this.opened(alert));
-    else if (change === 'acknowledged' || change === 'resolved' || change === 'cancelled')
-      this.track(this.stopped(alert.id));
+    const stop = change === 'acknowledged' || change === 'resolved' || change === 'cancelled';
+    if (change !== 'opened' && !stop) return;
+    if (this.deps.timers === false) {
+      // a worker node: the node that owns the timers starts or stops the escalation
+      const data: ForwardJobData = { op: stop ? 'stopped' : 'opened', alertId: alert.id };
+      this.track(this.queue(QUEUE_AUDIT).add(data.op, data, { jobId: `f-${data.op}-${safeId(alert.id)}` }));
+    } else this.track(stop ? this.stopped(alert.id) : this.opened(alert));
+  }
+
+  /** The `escalate` queue: the auditor and work forwarded by worker nodes. */
+  private async processEscalate(job: Job): Promise<unknown> {
+    if (job.name === AUDIT_SCHEDULER_ID) return this.audit();
+    const f = job.data as ForwardJobData;
+    if (f.op === 'opened') {
+      const alert = await this.deps.alerts.get(f.alertId);
+      return alert && !STOP_STATES.includes(alert.status) ? this.opened(alert) : undefined;
+    }
+    if (f.op === 'stopped') return this.stopped(f.alertId);
+    if (f.op === 'escalate-now') return this.escalateNow(f.alertId, f.failedStep, f.reason);
+    return undefined;
   }
 
   /** Chooses and freezes the policy of a newly opened alert and schedules its steps. Idempotent. */
@@ -311,6 +386,11 @@ export class Escalator implements Module {
    * the same step does not skip further up the chain). Returns the step dispatched, or undefined.
    */
   private async escalateNow(alertId: string, failedStep: number, reason: string): Promise<number | undefined> {
+    if (this.deps.timers === false) {
+      const data: ForwardJobData = { op: 'escalate-now', alertId, failedStep, reason };
+      await this.queue(QUEUE_AUDIT).add(data.op, data, { jobId: `f-esc-${safeId(alertId)}-${failedStep}` });
+      return undefined;
+    }
     return this.serial(alertId, async () => {
       const rec = await this.frozen(alertId);
       const next = failedStep + 1;
@@ -341,14 +421,14 @@ export class Escalator implements Module {
     const recipients = await this.deps.recipients.resolve(s.to, alert);
     if (recipients.length === 0) this.log.warn({ alertId: alert.id, step, to: s.to }, 'escalation step reaches nobody');
     if (s.channel === 'digest') {
-      const body = this.body(alert);
+      const body = await this.body(alert);
       for (const r of recipients) {
         const { notification } = await this.deps.store.createPending({
           alertId: alert.id,
           step,
           recipient: r.phone,
           staffId: r.staffId,
-          role: r.as,
+          role: roleLabel(r),
           body,
           transport: 'digest',
           drill: alert.drill,
@@ -361,21 +441,28 @@ export class Escalator implements Module {
     await queue.addBulk(
       recipients.map((r) => ({
         name: 'sms',
-        data: { alertId: alert.id, step, phone: r.phone, staffId: r.staffId, as: r.as } satisfies NotifyJobData,
+        data: { alertId: alert.id, step, phone: r.phone, staffId: r.staffId, as: roleLabel(r) } satisfies NotifyJobData,
         opts: { jobId: jobId(alert.id, step, r.phone) },
       })),
     );
     this.log.info({ alertId: alert.id, step, recipients: recipients.length }, 'escalation step dispatched');
   }
 
-  // ------------------------------------------------------------------ the worker
+  // ------------------------------------------------------------------ the workers
+
+  /** The sending queues: one SMS of a step, a held bundle, a digest run, one recipient's digest. */
+  private async process(job: Job): Promise<unknown> {
+    if (job.name === DIGEST_SCHEDULER_ID) return this.runDigest();
+    if (job.name === 'bundle' || job.name === 'digest') return this.processBatch(job as Job<BatchJobData>);
+    return this.processJob(job as Job<NotifyJobData>);
+  }
 
   /** Sends one SMS of one step to one recipient, at most once whatever BullMQ redelivers. */
   async processJob(job: Pick<Job<NotifyJobData>, 'data' | 'attemptsMade' | 'id'>): Promise<string> {
     const { alertId, step, phone, staffId, as } = job.data;
     const alert = await this.deps.alerts.get(alertId);
     if (!alert) return 'no-alert';
-    const body = this.body(alert);
+    const body = await this.body(alert);
     const { notification: n, created } = await this.deps.store.createPending({
       alertId,
       step,
@@ -393,13 +480,7 @@ export class Escalator implements Module {
       return 'alert-closed';
     }
     // an earlier attempt (or a worker that died mid-send) may have reached the provider: look before sending
-    if ((job.attemptsMade > 0 || !created) && this.deps.transport.findRecent) {
-      const found = await this.deps.transport.findRecent({ to: phone, body: n.body, since: new Date(n.createdAt) });
-      if (found) {
-        await this.deps.store.accepted(n.id, found.providerId, providerStatus(found.status));
-        return 'found';
-      }
-    }
+    if (await this.foundEarlier(n, job.attemptsMade > 0 || !created)) return 'found';
     const gate = this.deps.gate;
     if (gate && job.attemptsMade === 0 && !this.gated.has(n.id)) {
       const first = await this.firstToRecipient(alertId, phone, n.id);
@@ -417,13 +498,129 @@ export class Escalator implements Module {
       }
       if (d.action === 'bundle') {
         await this.deps.store.advance(n.id, 'bundled', { detail: `bundle until ${new Date(d.until).toISOString()}` });
+        await this.holdForBundle(phone, alert, d.until);
         return 'bundled';
       }
       this.gated.add(n.id);
       if (this.gated.size > 10_000) this.gated.delete(this.gated.values().next().value!);
     }
+    const res = await this.send(n);
+    if (res === 'failed') await this.permanentFailure(alert, step, as, staffId, n.errorCode ?? '');
+    return res;
+  }
+
+  /** A held bundle goes out at the end of its window: one delayed job per recipient and window. */
+  private async holdForBundle(phone: string, alert: Alert, until: number): Promise<void> {
+    const data: BatchJobData = { kind: 'bundle', phone, drill: alert.drill, slot: until };
+    const queue = this.queue(alert.severity === 'critical' ? QUEUE_CRITICAL : QUEUE_NORMAL);
+    await queue.add('bundle', data, {
+      jobId: batchJobId(data),
+      delay: Math.max(0, until - this.deps.clock.now()),
+    });
+  }
+
+  /**
+   * Sends the messages held for one recipient as ONE SMS: the carrier notification is written (and the held ones
+   * linked to it) before sending, so a redelivered job finds it and never sends twice. Held notifications of alerts
+   * closed meanwhile are withdrawn. Returns what happened.
+   */
+  async processBatch(job: Pick<Job<BatchJobData>, 'data' | 'attemptsMade'>): Promise<string> {
+    const { kind, phone, drill, slot } = job.data;
+    const key = `${kind}|${drill ? 'drill' : 'real'}|${phone}|${slot}`;
+    if (kind === 'bundle') this.deps.gate?.takeBundle(phone, drill);
+    let carrier = await this.deps.store.getByDedupeKey(key);
+    const created = !carrier;
+    if (!carrier) {
+      const held = await this.deps.store.held({
+        recipient: phone,
+        drill,
+        transport: kind === 'digest' ? 'digest' : this.deps.transport.name,
+      });
+      const items: { n: Notification; alert: Alert }[] = [];
+      for (const n of held) {
+        const alert = await this.deps.alerts.get(n.alertId);
+        // a bundle is for alerts nobody answered yet; a digest lists what is still to be done
+        const stillDue =
+          alert && (kind === 'digest' ? !['resolved', 'cancelled'].includes(alert.status) : alert.status === 'open');
+        if (alert && stillDue) items.push({ n, alert });
+        else await this.deps.store.withdraw(n.id, `alert ${alert?.status ?? 'gone'} before the ${kind}`);
+      }
+      if (items.length === 0) return 'empty';
+      const body =
+        kind === 'bundle' && items.length === 1
+          ? items[0]!.n.body
+          : render(
+              kind,
+              {
+                drill,
+                items: items.map(({ alert }) => ({
+                  ...smsVars(alert),
+                  alertType: alert.type,
+                  alertId: alert.id,
+                  count: alert.count,
+                })),
+              },
+              this.lang,
+            );
+      const first = items[0]!.n;
+      carrier = (
+        await this.deps.store.createBatch({
+          dedupeKey: key,
+          alertId: first.alertId,
+          step: first.step,
+          recipient: phone,
+          staffId: first.staffId,
+          role: kind,
+          body,
+          transport: this.deps.transport.name,
+          drill,
+          memberIds: items.map((i) => i.n.id),
+        })
+      ).notification;
+    }
+    if (carrier.providerId || carrier.status !== 'pending') return `already-${carrier.status}`;
+    if (await this.foundEarlier(carrier, job.attemptsMade > 0 || !created)) return 'found';
+    const res = await this.send(carrier);
+    this.log.info({ kind, drill, to: maskPhone(phone), result: res }, `${kind} sent`);
+    return res;
+  }
+
+  /**
+   * The working-hours digest: one `digest` job per recipient with held digest notifications, or nothing outside
+   * working hours (minor and maintenance alerts never wake anyone). Returns how many recipients it queued.
+   */
+  async runDigest(now = this.deps.clock.now()): Promise<number> {
+    const d = this.deps.digest;
+    if (!d) return 0;
+    if (!withinHours(now, d)) {
+      this.log.info({ from: d.from, to: d.to }, 'digest run outside working hours: nothing sent');
+      return 0;
+    }
+    const recipients = await this.deps.store.heldRecipients('digest');
+    const slot = Math.floor(now / MINUTE) * MINUTE;
+    await this.queue(QUEUE_DIGEST).addBulk(
+      recipients.map(({ recipient, drill }) => {
+        const data: BatchJobData = { kind: 'digest', phone: recipient, drill, slot };
+        return { name: 'digest', data, opts: { jobId: batchJobId(data) } };
+      }),
+    );
+    if (recipients.length > 0) this.log.info({ recipients: recipients.length }, 'digest queued');
+    return recipients.length;
+  }
+
+  /** After an ambiguous earlier attempt: is the message already at the provider? Then only the record is updated. */
+  private async foundEarlier(n: Notification, maybeSent: boolean): Promise<boolean> {
+    if (!maybeSent || !this.deps.transport.findRecent) return false;
+    const found = await this.deps.transport.findRecent({ to: n.recipient, body: n.body, since: new Date(n.createdAt) });
+    if (!found) return false;
+    await this.deps.store.accepted(n.id, found.providerId, providerStatus(found.status));
+    return true;
+  }
+
+  /** Hands a written record to the transport: 'sent', or 'failed' (permanent); a transient failure throws (retry). */
+  private async send(n: Notification): Promise<'sent' | 'failed'> {
     const res = await this.deps.transport.send({
-      to: phone,
+      to: n.recipient,
       body: n.body,
       notificationId: n.id,
       validitySeconds: this.deps.validitySeconds ?? 600,
@@ -434,8 +631,11 @@ export class Escalator implements Module {
     }
     if (res.permanent) {
       await this.deps.store.failed(n.id, res.code, res.message);
-      this.log.warn({ alertId, step, to: maskPhone(phone), code: res.code }, 'sms failed permanently');
-      await this.permanentFailure(alert, step, as, staffId, res.code);
+      n.errorCode = res.code;
+      this.log.warn(
+        { alertId: n.alertId, step: n.step, to: maskPhone(n.recipient), code: res.code },
+        'sms failed permanently',
+      );
       return 'failed';
     }
     throw new Error(`sms transient failure ${res.code}: ${res.message}`);
@@ -493,8 +693,18 @@ export class Escalator implements Module {
     );
   }
 
-  private body(alert: Alert): string {
-    return render(alert.type, smsVars(alert), this.lang);
+  /** The alert's SMS text: address from the ids, room and masked resident name from the household when known. */
+  private async body(alert: Alert): Promise<string> {
+    const vars = smsVars(alert);
+    if (alert.householdId && this.deps.households) {
+      const h = await this.deps.households.getHousehold(alert.householdId).catch(() => undefined);
+      if (h) {
+        vars.room = h.room || vars.room;
+        // residents' display names are already masked (张*兰)
+        vars.name = h.residents[0]?.displayName;
+      }
+    }
+    return render(alert.type, vars, this.lang);
   }
 
   // ------------------------------------------------------------------ auditor
@@ -553,6 +763,33 @@ export class Escalator implements Module {
   get running(): boolean {
     return this.started;
   }
+}
+
+/** The recipient's role as recorded on the notification, saying when the roster changed who it is. */
+export function roleLabel(r: Recipient): string {
+  if (r.substituteFor) return `${r.as} (substitute for ${r.substituteFor})`;
+  if (r.offDuty) return `${r.as} (off duty, no substitute)`;
+  return r.as;
+}
+
+/** BullMQ job ids: no ':' and never all digits. */
+function safeId(id: string): string {
+  return id.replace(/[^A-Za-z0-9_.-]/g, '_');
+}
+
+export function batchJobId(d: BatchJobData): string {
+  return `${d.kind === 'bundle' ? 'b' : 'd'}-${d.drill ? 'd' : 'r'}-${d.phone.replace(/\D/g, '')}-${d.slot}`;
+}
+
+/** Is `now` within the digest's working hours, in its time zone? */
+export function withinHours(now: number, d: Pick<DigestSettings, 'from' | 'to' | 'timezone'>): boolean {
+  const hm = new Intl.DateTimeFormat('en-GB', {
+    timeZone: d.timezone,
+    hour: '2-digit',
+    minute: '2-digit',
+    hourCycle: 'h23',
+  }).format(now);
+  return hm >= d.from && hm < d.to;
 }
 
 export function timerKey(alertId: string, step: number): string {

@@ -3,9 +3,14 @@
  * building leaders of that grid, the community's director, the street's duty officer), the household's emergency
  * contacts, the keepers of devices (the community's IT admins), or named staff. Staff are read from the registry and
  * cached briefly; disabled accounts and accounts without a phone are never chosen.
+ *
+ * With a duty roster (src/notify/roster.ts), a staff recipient who is off duty at that moment, for that role and the
+ * alert's grid, is replaced by their substitute, following the chain up to 3 hops when the substitute is off too and
+ * passing over disabled or phone-less substitutes. When nobody usable is found the original person is kept and marked
+ * `offDuty`: an off-duty person is better than nobody, so the roster never empties a list.
  */
 import type { Alert } from '../alerts/types.ts';
-import { maskName } from '../logger.ts';
+import { type Logger, maskName } from '../logger.ts';
 import type { Registry, Staff } from '../registry/port.ts';
 import type { Role } from '../registry/types.ts';
 import type { RecipientRole } from './policy.ts';
@@ -18,7 +23,26 @@ export interface Recipient {
   as: RecipientRole | `staff:${string}`;
   /** masked, for message bodies and logs */
   displayName: string;
+  /** the off-duty staff member this recipient stands in for */
+  substituteFor?: string;
+  /** kept although off duty: the roster named nobody reachable in their place */
+  offDuty?: true;
 }
+
+/** What the resolver needs of the duty roster (DutyRoster in src/notify/roster.ts). */
+export interface DutyLookup {
+  /** The substitute of an off-duty staff member, or undefined when they are on duty. */
+  substituteFor(staffId: string, query: { role?: Role; gridId?: string; at?: number }): Promise<string | undefined>;
+}
+
+export interface RecipientResolverOptions {
+  roster?: DutyLookup;
+  /** substitutions (debug) and off-duty people kept or an unreadable roster (warn); ids only, never phones */
+  log?: Pick<Logger, 'debug' | 'warn'>;
+}
+
+/** How far a chain of substitutes is followed (A off → B off → C off → D). */
+export const MAX_SUBSTITUTE_HOPS = 3;
 
 const ROLE_OF: Partial<Record<RecipientRole, Role>> = {
   grid_worker: 'grid_worker',
@@ -37,6 +61,7 @@ export class RecipientResolver {
     private readonly registry: Pick<Registry, 'listStaff' | 'getHousehold' | 'scopeOf'>,
     private readonly now: () => number = Date.now,
     private readonly cacheMs = 60_000,
+    private readonly opts: RecipientResolverOptions = {},
   ) {}
 
   /** Everyone a step's `to` list reaches for this alert, each phone once, in the order of the list. */
@@ -45,6 +70,7 @@ export class RecipientResolver {
     alert: Pick<Alert, 'householdId' | 'gridId' | 'communityId'>,
   ): Promise<Recipient[]> {
     await this.loadStaff();
+    const at = this.now();
     const out: Recipient[] = [];
     const seen = new Set<string>();
     const add = (r: Recipient) => {
@@ -55,7 +81,7 @@ export class RecipientResolver {
     for (const entry of to) {
       if (entry.startsWith('staff:')) {
         const s = this.staff.find((x) => x.id === entry.slice(6) && !x.disabled);
-        if (s) add(this.fromStaff(s, entry as `staff:${string}`));
+        if (s) add(await this.onDuty(s, entry as `staff:${string}`, undefined, alert.gridId, at));
         continue;
       }
       const as = entry as RecipientRole;
@@ -70,7 +96,7 @@ export class RecipientResolver {
       for (const s of this.staff) {
         if (s.disabled || !s.roles.includes(role)) continue;
         if (!(await this.covers(s, as, alert))) continue;
-        add(this.fromStaff(s, as));
+        add(await this.onDuty(s, as, role, alert.gridId, at));
       }
     }
     return out;
@@ -93,6 +119,60 @@ export class RecipientResolver {
       }
     }
     return alert.gridId !== undefined && (scope.all || scope.gridIds.includes(alert.gridId));
+  }
+
+  /** `s`, or who stands in for them at `at` (see the module comment). */
+  private async onDuty(
+    s: Staff,
+    as: Recipient['as'],
+    role: Role | undefined,
+    gridId: string | undefined,
+    at: number,
+  ): Promise<Recipient> {
+    const roster = this.opts.roster;
+    if (!roster) return this.fromStaff(s, as);
+    const query = { role, gridId, at };
+    const seen = new Set<string>([s.id]);
+    let current = s;
+    try {
+      for (let hops = 0; ; hops++) {
+        const substituteId = await roster.substituteFor(current.id, query);
+        if (substituteId === undefined) {
+          if (current === s) return this.fromStaff(s, as);
+          if (!current.disabled && current.phone) {
+            this.opts.log?.debug(
+              { event: 'recipient_substituted', staffId: s.id, substituteId: current.id, role, gridId, hops },
+              'off duty: the substitute is told instead',
+            );
+            return { ...this.fromStaff(current, as), substituteFor: s.id };
+          }
+          break; // a disabled or phone-less substitute with nobody after them
+        }
+        if (hops >= MAX_SUBSTITUTE_HOPS || seen.has(substituteId)) break;
+        seen.add(substituteId);
+        const next = await this.staffById(substituteId);
+        if (!next) break;
+        current = next;
+      }
+    } catch (err) {
+      // the roster could not be read: tell the person the policy names rather than nobody
+      this.opts.log?.warn({ err, staffId: s.id }, 'duty roster unreadable; recipient kept without checking duty');
+      return this.fromStaff(s, as);
+    }
+    this.opts.log?.warn(
+      { event: 'recipient_off_duty_kept', staffId: s.id, role, gridId },
+      'off duty and no reachable substitute: told anyway',
+    );
+    return { ...this.fromStaff(s, as), offDuty: true };
+  }
+
+  /** A staff member by id; reloads the list once when they are not in it (an account created moments ago). */
+  private async staffById(id: string): Promise<Staff | undefined> {
+    const found = this.staff.find((x) => x.id === id);
+    if (found) return found;
+    this.invalidate();
+    await this.loadStaff();
+    return this.staff.find((x) => x.id === id);
   }
 
   private fromStaff(s: Staff, as: Recipient['as']): Recipient {

@@ -57,6 +57,8 @@ export interface Notification {
   updatedAt: string;
   errorCode?: string;
   statusHistory: StatusChange[];
+  /** a held notification (bundle, digest) that went out inside this carrier notification */
+  batchId?: string;
 }
 
 export interface NotificationTable {
@@ -76,6 +78,7 @@ export interface NotificationTable {
   updated_at: number;
   error_code: string | null;
   history: string;
+  batch_id: string | null;
 }
 
 interface NotifyDB {
@@ -107,6 +110,17 @@ export const notifications004: Migration = {
     await db.schema.createIndex('notification_alert').on('notification').columns(['alert_id']).execute();
     await db.schema.createIndex('notification_provider').on('notification').columns(['provider_id']).execute();
     await db.schema.createIndex('notification_created').on('notification').columns(['created_at', 'id']).execute();
+  },
+};
+
+/**
+ * Bundles and digests: one SMS (the "carrier", a notification of its own) stands for several held notifications,
+ * which point at it through `batch_id`.
+ */
+export const notificationBatches005: Migration = {
+  async up(db: Kysely<unknown>): Promise<void> {
+    await db.schema.alterTable('notification').addColumn('batch_id', 'text').execute();
+    await db.schema.createIndex('notification_held').on('notification').columns(['status', 'recipient']).execute();
   },
 };
 
@@ -163,6 +177,7 @@ export class NotificationStore {
       updated_at: now,
       error_code: null,
       history: JSON.stringify([{ status: 'pending', at: new Date(now).toISOString() }]),
+      batch_id: null,
     };
     try {
       await this.db.insertInto('notification').values(row).execute();
@@ -177,6 +192,111 @@ export class NotificationStore {
       if (again) return { notification: toNotification(again), created: false };
       throw e;
     }
+  }
+
+  async getByDedupeKey(key: string): Promise<Notification | undefined> {
+    const row = await this.db.selectFrom('notification').selectAll().where('dedupe_key', '=', key).executeTakeFirst();
+    return row ? toNotification(row) : undefined;
+  }
+
+  /** Held notifications (status `bundled`, not yet in a carrier) of one recipient and transport, oldest first. */
+  async held(filter: { recipient: string; drill: boolean; transport: string }): Promise<Notification[]> {
+    const rows = await this.db
+      .selectFrom('notification')
+      .selectAll()
+      .where('status', '=', 'bundled')
+      .where('recipient', '=', filter.recipient)
+      .where('transport', '=', filter.transport)
+      .where('drill', '=', filter.drill ? 1 : 0)
+      .where('batch_id', 'is', null)
+      .orderBy('created_at', 'asc')
+      .orderBy('id', 'asc')
+      .limit(500)
+      .execute();
+    return rows.map(toNotification);
+  }
+
+  /** Recipients with held notifications of a transport (`digest`), drill and real apart. */
+  async heldRecipients(transport: string): Promise<{ recipient: string; drill: boolean }[]> {
+    const rows = await this.db
+      .selectFrom('notification')
+      .select(['recipient', 'drill'])
+      .distinct()
+      .where('status', '=', 'bundled')
+      .where('transport', '=', transport)
+      .where('batch_id', 'is', null)
+      .execute();
+    return rows.map((r) => ({ recipient: r.recipient, drill: Number(r.drill) === 1 }));
+  }
+
+  /**
+   * Writes the carrier of a bundle or digest (keyed by `dedupeKey`, so a redelivered job finds it) and links the
+   * held notifications to it, in one transaction; a second call returns the first carrier and links nothing.
+   */
+  async createBatch(
+    n: NewNotification & { dedupeKey: string; memberIds: readonly string[] },
+  ): Promise<{ notification: Notification; created: boolean }> {
+    const existing = await this.getByDedupeKey(n.dedupeKey);
+    if (existing) return { notification: existing, created: false };
+    const now = this.clock.now();
+    const at = new Date(now).toISOString();
+    const row: NotificationTable = {
+      id: randomUUID(),
+      alert_id: n.alertId,
+      dedupe_key: n.dedupeKey,
+      recipient: n.recipient,
+      staff_id: n.staffId ?? null,
+      role: n.role ?? null,
+      body: n.body,
+      transport: n.transport,
+      provider_id: null,
+      status: 'pending',
+      step: n.step,
+      drill: n.drill ? 1 : 0,
+      created_at: now,
+      updated_at: now,
+      error_code: null,
+      history: JSON.stringify([{ status: 'pending', at, detail: `${n.memberIds.length} held message(s)` }]),
+      batch_id: null,
+    };
+    try {
+      await this.db.transaction().execute(async (trx) => {
+        await trx.insertInto('notification').values(row).execute();
+        for (const id of n.memberIds) {
+          const m = await trx.selectFrom('notification').select('history').where('id', '=', id).executeTakeFirst();
+          if (!m) continue;
+          const history = JSON.parse(m.history) as StatusChange[];
+          history.push({ status: 'bundled', at, detail: `sent inside ${row.id}` });
+          await trx
+            .updateTable('notification')
+            .set({ batch_id: row.id, updated_at: now, history: JSON.stringify(history) })
+            .where('id', '=', id)
+            .where('batch_id', 'is', null)
+            .execute();
+        }
+      });
+      return { notification: toNotification(row), created: true };
+    } catch (e) {
+      const again = await this.getByDedupeKey(n.dedupeKey);
+      if (again) return { notification: again, created: false };
+      throw e;
+    }
+  }
+
+  /** A held notification that will not go out (its alert closed first): `capped`, with the reason. */
+  async withdraw(id: string, detail: string): Promise<void> {
+    const now = this.clock.now();
+    await this.db.transaction().execute(async (trx) => {
+      const row = await trx.selectFrom('notification').selectAll().where('id', '=', id).executeTakeFirst();
+      if (row?.status !== 'bundled' || row.batch_id) return;
+      const history = JSON.parse(row.history) as StatusChange[];
+      history.push({ status: 'capped', at: new Date(now).toISOString(), detail });
+      await trx
+        .updateTable('notification')
+        .set({ status: 'capped', updated_at: now, history: JSON.stringify(history) })
+        .where('id', '=', id)
+        .execute();
+    });
   }
 
   /** The transport accepted the message: keep its id (to look it up after a timeout) and status. */
@@ -290,5 +410,6 @@ function toNotification(r: NotificationTable): Notification {
     updatedAt: new Date(Number(r.updated_at)).toISOString(),
     errorCode: r.error_code ?? undefined,
     statusHistory: JSON.parse(r.history) as StatusChange[],
+    batchId: r.batch_id ?? undefined,
   };
 }

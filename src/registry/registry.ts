@@ -853,6 +853,17 @@ export class SqlRegistry implements Registry {
     return problems;
   }
 
+  private readonly staffListeners: (() => void)[] = [];
+
+  /** Called after a staff account was created or changed (caches of who gets SMS forget what they knew). */
+  onStaffChange(listener: () => void): void {
+    this.staffListeners.push(listener);
+  }
+
+  private staffChanged(): void {
+    for (const l of this.staffListeners) l();
+  }
+
   async createStaff(input: {
     username: string;
     name: string;
@@ -888,6 +899,7 @@ export class SqlRegistry implements Registry {
       if (isUniqueViolation(e)) throw new RegistryError('conflict', `username ${input.username} is taken`);
       throw e;
     }
+    this.staffChanged();
     return (await this.getStaff(row.id))!;
   }
 
@@ -921,6 +933,7 @@ export class SqlRegistry implements Registry {
       // A disabled account must lose access at once, not when its sessions expire.
       if (patch.disabled === true) await trx.deleteFrom('session').where('staff_id', '=', id).execute();
     });
+    this.staffChanged();
     return (await this.getStaff(id))!;
   }
 

@@ -5,7 +5,8 @@
  * (see the conventions in src/store/db.ts).
  */
 import { type Kysely, type Migration, sql } from 'kysely';
-import { notifications004 } from '../notify/store.ts';
+import { dutyRoster006 } from '../notify/roster.ts';
+import { notificationBatches005, notifications004 } from '../notify/store.ts';
 import { visits003 } from '../visits/migration.ts';
 
 const registry001: Migration = {
@@ -272,4 +273,6 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '002_alerts': alerts002,
   '003_visits': visits003,
   '004_notifications': notifications004,
+  '005_notification_batches': notificationBatches005,
+  '006_duty_roster': dutyRoster006,
 };

@@ -110,6 +110,7 @@ export class TwilioFake {
   #failures: { code: FakeFailureCode; times: number; retryAfterSeconds?: number }[] = [];
   #hangCount = 0;
   #hangAll = false;
+  #hangAfterCreate = 0;
   #port = 0;
 
   private constructor(opts: TwilioFakeOptions) {
@@ -151,6 +152,14 @@ export class TwilioFake {
     this.#hangCount += times;
   }
 
+  /**
+   * The next `times` message creations succeed (the message exists, as when Twilio accepted it) but get no answer:
+   * the sender cannot know whether it was sent, exactly as when a worker dies mid-request.
+   */
+  hangAfterCreateNext(times = 1): void {
+    this.#hangAfterCreate += times;
+  }
+
   /** Answer nothing to any API request until `hang(false)`. */
   hang(on = true): void {
     this.#hangAll = on;
@@ -161,6 +170,7 @@ export class TwilioFake {
     this.#failures = [];
     this.#hangAll = false;
     this.#hangCount = 0;
+    this.#hangAfterCreate = 0;
   }
 
   message(sid: string): FakeMessage | undefined {
@@ -395,6 +405,10 @@ export class TwilioFake {
       dateSent: null,
     };
     this.messages.push(m);
+    if (this.#hangAfterCreate > 0) {
+      this.#hangAfterCreate--;
+      return true; // created, never answered; close() destroys the socket
+    }
     return this.#json(res, 201, this.#resource(m));
   }
 

@@ -26,6 +26,9 @@ const NotificationSchema = Type.Object({
   statusHistory: Type.Array(
     Type.Object({ status: Type.String(), at: Type.String(), detail: Type.Optional(Type.String()) }),
   ),
+  batchId: Type.Optional(
+    Type.String({ description: 'a held message (bundle, digest) that went out inside this notification' }),
+  ),
 });
 
 /** Roles that follow up on undelivered messages and so see full numbers. */
