@@ -5,7 +5,9 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { getModel, MODELS } from '../devices/index.ts';
-import { AlertService } from './alerts/service.ts';
+import { type AlertChange, AlertService, type StoredAlert } from './alerts/service.ts';
+import { ConsoleHub } from './console/hub.ts';
+import type { Scope } from './registry/port.ts';
 import { RulesModule } from './rules/module.ts';
 import type { TwilioWebhookDeps } from './http/routes/twilio.ts';
 import { OutboxTransport } from './notify/sms/outbox.ts';
@@ -59,6 +61,8 @@ export class GridWatch {
   notifications!: NotificationStore;
   /** who is off duty and who stands in for them */
   roster!: DutyRoster;
+  /** the console's live fan-out (WS /ws) */
+  consoleHub!: ConsoleHub;
   escalator?: Escalator;
   /** where SMS go: Twilio when configured, else the outbox (recorded, nothing leaves the machine) */
   sms!: SmsTransport;
@@ -134,9 +138,10 @@ export class GridWatch {
       this.alerts = new AlertService(this.database, {
         clock: this.clock,
         logger: log.child({ module: 'alerts' }),
-        onChange: (a, change) => this.escalator?.onAlertChange(a, change),
+        onChange: (a, change) => this.alertChanged(a, change),
       });
       this.notifications = new NotificationStore(this.database, this.clock);
+      this.consoleHub = this.createConsoleHub();
       this.roster = new DutyRoster(this.database, this.clock, this.registry);
       this.sms = this.createSmsTransport();
       await this.startEscalation({ timers: false, workers: true });
@@ -146,6 +151,48 @@ export class GridWatch {
       await this.stop();
       throw err;
     }
+  }
+
+  /** Every alert change: the escalation starts or stops, and every console hears of it. */
+  private alertChanged(alert: StoredAlert, change: AlertChange): void {
+    this.escalator?.onAlertChange(alert, change);
+    this.consoleHub?.alertChanged(alert, change);
+  }
+
+  /**
+   * The console's live events go through Redis, so any node (a worker node's SMS status changes too) publishes;
+   * only nodes serving consoles start the hub's reader (startHttp).
+   */
+  private createConsoleHub(): ConsoleHub {
+    const hub = new ConsoleHub({
+      redis: this.redis.client,
+      connection: () => this.redis.duplicate(),
+      logger: this.log.child({ module: 'console' }),
+      openAlerts: (scope) => this.openAlerts(scope),
+      smsOutbox: () => this.sms.name === 'outbox',
+      timezone: this.config.timezone,
+    });
+    this.notifications.onChange = (n) => {
+      this.alerts.get(n.alertId).then(
+        (a) => hub.notificationChanged(n, a),
+        () => {},
+      );
+    };
+    return hub;
+  }
+
+  /** Open and acknowledged alerts a scope may see, for a console's snapshot. */
+  private async openAlerts(scope: Scope): Promise<StoredAlert[]> {
+    const out: StoredAlert[] = [];
+    for (const status of ['open', 'acknowledged'] as const) {
+      let cursor: string | undefined;
+      do {
+        const page = await this.alerts.list({ status }, scope, { limit: 500, cursor });
+        out.push(...page.items);
+        cursor = page.nextCursor;
+      } while (cursor && out.length < 10_000);
+    }
+    return out;
   }
 
   private async add<M extends Module>(m: M): Promise<M> {
@@ -185,9 +232,10 @@ export class GridWatch {
       clock: this.clock,
       logger: log.child({ module: 'alerts' }),
       timeseries: this.timeseries,
-      onChange: (a, change) => this.escalator?.onAlertChange(a, change),
+      onChange: (a, change) => this.alertChanged(a, change),
     });
     this.notifications = new NotificationStore(this.database, this.clock);
+    this.consoleHub = this.createConsoleHub();
     this.roster = new DutyRoster(this.database, this.clock, this.registry);
     this.sms = this.createSmsTransport();
     this.visits = new VisitsService(this.database, this.clock, (change) => {
@@ -295,7 +343,9 @@ export class GridWatch {
 
   private async startHttp(): Promise<void> {
     const { config, log, registry, metrics } = this;
+    await this.add(this.consoleHub);
     const app = await buildHttpApp({
+      consoleHub: this.consoleHub,
       config,
       log,
       registry,

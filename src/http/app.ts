@@ -27,6 +27,8 @@ import { readingRoutes } from './routes/readings.ts';
 import { registryRoutes } from './routes/registry.ts';
 import { type RosterApi, rosterRoutes } from './routes/roster.ts';
 import { staffRoutes } from './routes/staff.ts';
+import { wsRoutes } from './routes/ws.ts';
+import type { ConsoleHub } from '../console/hub.ts';
 import { ErrorBody } from './schemas.ts';
 
 declare module 'fastify' {
@@ -53,6 +55,8 @@ export interface DeviceStateSource {
 }
 
 export interface HttpDeps {
+  /** the console's live fan-out; WS /ws is served when given */
+  consoleHub?: ConsoleHub;
   config: Config;
   log: Logger;
   registry: Registry;
@@ -187,6 +191,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
   await app.register(notificationRoutes, { deps, prefix: '/api/v1' });
   if (deps.roster) await app.register(rosterRoutes, { deps, roster: deps.roster, prefix: '/api/v1' });
   if (deps.twilio) await app.register(twilioWebhookRoutes, { deps, twilio: deps.twilio });
+  if (deps.consoleHub) await app.register(wsRoutes, { deps, hub: deps.consoleHub });
   // the type provider only matters while routes are declared; callers need the plain instance
   return app as unknown as FastifyInstance;
 }

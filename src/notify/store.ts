@@ -138,6 +138,9 @@ export interface NewNotification {
 export class NotificationStore {
   private readonly db: Kysely<NotifyDB>;
 
+  /** told after every change of a record (created, status moved, batched, withdrawn): the console's live view */
+  onChange?: (n: Notification) => void;
+
   constructor(
     database: Database,
     private readonly clock: Clock,
@@ -181,7 +184,7 @@ export class NotificationStore {
     };
     try {
       await this.db.insertInto('notification').values(row).execute();
-      return { notification: toNotification(row), created: true };
+      return { notification: this.changed(toNotification(row)), created: true };
     } catch (e) {
       // another worker created it between our look and our insert: theirs counts
       const again = await this.db
@@ -275,7 +278,7 @@ export class NotificationStore {
             .execute();
         }
       });
-      return { notification: toNotification(row), created: true };
+      return { notification: this.changed(toNotification(row)), created: true };
     } catch (e) {
       const again = await this.getByDedupeKey(n.dedupeKey);
       if (again) return { notification: again, created: false };
@@ -329,12 +332,14 @@ export class NotificationStore {
     status: NotificationStatus,
     extra: { providerId?: string; errorCode?: string; detail?: string } = {},
   ): Promise<Notification> {
-    return this.db.transaction().execute(async (trx) => {
+    let moved = false;
+    const out = await this.db.transaction().execute(async (trx) => {
       const row = await trx.selectFrom('notification').selectAll().where('id', '=', id).executeTakeFirst();
       if (!row) throw new RegistryError('not_found', `no notification ${id}`);
       const current = row.status as NotificationStatus;
       const providerChanged = extra.providerId !== undefined && extra.providerId !== row.provider_id;
       if (RANK[status] <= RANK[current] && !providerChanged) return toNotification(row);
+      moved = true;
       const now = this.clock.now();
       const history = JSON.parse(row.history) as StatusChange[];
       const next = RANK[status] > RANK[current] ? status : current;
@@ -349,6 +354,17 @@ export class NotificationStore {
       await trx.updateTable('notification').set(patch).where('id', '=', id).execute();
       return toNotification({ ...row, ...patch });
     });
+    return moved ? this.changed(out) : out;
+  }
+
+  /** Tells the listener (never throws into the caller: the write is done). */
+  private changed(n: Notification): Notification {
+    try {
+      this.onChange?.(n);
+    } catch {
+      // a listener failure must not undo or fail a recorded notification
+    }
+    return n;
   }
 
   async get(id: string): Promise<Notification | undefined> {
