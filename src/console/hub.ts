@@ -40,6 +40,8 @@ export interface ConsoleClient {
   staff: Pick<Staff, 'id' | 'username' | 'roles'>;
   scope: Scope;
   send(msg: ServerMessage): void;
+  /** the same message already serialised (one JSON.stringify per event, not per console) */
+  sendText?(text: string): void;
   close(code: number, reason: string): void;
   /** bytes queued on the socket (a console that cannot keep up is dropped and catches up on reconnect) */
   buffered(): number;
@@ -226,7 +228,7 @@ export class ConsoleHub implements Module {
     return scope.all || (ev.gridId !== undefined && scope.gridIds.includes(ev.gridId));
   }
 
-  private deliver(state: ClientState, seq: string, ev: StreamEvent): void {
+  private deliver(state: ClientState, seq: string, ev: StreamEvent, text?: { value?: string }): void {
     if (!seqAfter(seq, state.lastSeq)) return;
     state.lastSeq = seq;
     if (state.client.buffered() > (this.deps.maxBufferedBytes ?? 4 * 1024 * 1024)) {
@@ -234,14 +236,19 @@ export class ConsoleHub implements Module {
       state.client.close(4408, 'too slow: reconnect to catch up');
       return;
     }
-    state.client.send({ ...ev.msg, seq } as ServerMessage);
+    const msg = { ...ev.msg, seq } as ServerMessage;
+    if (text && state.client.sendText) {
+      text.value ??= JSON.stringify(msg);
+      state.client.sendText(text.value);
+    } else state.client.send(msg);
   }
 
   private dispatch(seq: string, ev: StreamEvent): void {
+    const text: { value?: string } = {};
     for (const s of this.clients) {
       if (!this.visible(s, ev)) continue;
       if (s.pending) s.pending.push({ seq, ev });
-      else this.deliver(s, seq, ev);
+      else this.deliver(s, seq, ev, text);
     }
   }
 

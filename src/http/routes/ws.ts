@@ -131,6 +131,9 @@ export async function wsRoutes(
               staff,
               scope,
               send,
+              sendText: (text) => {
+                if (socket.readyState === socket.OPEN) socket.send(text);
+              },
               close: (code, reason) => socket.close(code, reason),
               buffered: () => socket.bufferedAmount,
             },
