@@ -62,6 +62,8 @@ if (mode === 'start') {
   wanted.push(['postgresql', hasPostgres]);
   wanted.push(['victoria-metrics', () => has('victoria-metrics')]);
   wanted.push(['openssl', () => has('openssl')]);
+  // the console's browser tests drive Debian's chromium through playwright-core
+  wanted.push(['chromium', () => has('chromium')]);
 } else {
   fail(`unknown mode ${mode}: use start or test`);
 }
