@@ -1,7 +1,7 @@
 import { defineConfig } from 'vitest/config';
 
-// Two projects: `unit` (fast, no servers) and `integration` (real redis-server, PostgreSQL, MQTT, VictoriaMetrics,
-// started by the tests themselves). Unit tests sit next to the code as *.test.ts; integration ones as *.int.test.ts.
+// Three projects: `unit` (fast, no servers), `integration` (real redis-server, PostgreSQL, MQTT, VictoriaMetrics,
+// started by the tests themselves) and `browser` (the console in chromium). Unit tests sit next to the code as *.test.ts; integration ones as *.int.test.ts.
 export default defineConfig({
   test: {
     reporters: ['default', './test/support/summary-reporter.ts'],
@@ -30,6 +30,18 @@ export default defineConfig({
           // two cores: servers started per file, so keep files from fighting over them
           maxWorkers: 2,
           sequence: { groupOrder: 1 },
+        },
+      },
+      {
+        test: {
+          // the console in Debian's chromium (playwright-core): slow, so one file at a time, last
+          name: 'browser',
+          include: ['test/browser/**/*.test.ts'],
+          testTimeout: 90_000,
+          hookTimeout: 120_000,
+          globalSetup: ['./test/support/global-setup.ts'],
+          maxWorkers: 1,
+          sequence: { groupOrder: 2 },
         },
       },
     ],
