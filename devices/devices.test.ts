@@ -392,4 +392,11 @@ describe('docs/devices.md', () => {
     expect(doc).not.toContain('rejected:');
     for (const topic of ['telemetry', 'event', 'status', 'cmd']) expect(doc).toContain(`gridwatch/<deviceId>/${topic}`);
   });
+
+  it('documents the command answer as a canonical cmd_ack event', () => {
+    const doc = renderDevicesDoc();
+    const acks = [...doc.matchAll(/^(\{"type":"cmd_ack".*\})$/gm)].map((m) => JSON.parse(m[1]!) as unknown);
+    expect(acks.length).toBeGreaterThan(0);
+    for (const a of acks) expect(validEvent(a), ajv.errorsText(validEvent.errors)).toBe(true);
+  });
 });

@@ -90,7 +90,13 @@ function renderModel(m: DeviceModel): string {
     '',
     `\`${BASE}/<deviceId>/cmd\` (service → device): ` +
       (m.commands.length > 0
-        ? '\n\n' + codeBlock(m.commands.map((name, i) => json({ id: `cmd-${i + 1}`, name, args: {} })))
+        ? '\n\n' +
+          codeBlock(m.commands.map((name, i) => json({ id: `cmd-${i + 1}`, name, args: {} }))) +
+          `\n\nanswered on \`${BASE}/<deviceId>/event\` (QoS 1, canonical whatever the model):\n\n` +
+          codeBlock([
+            json({ type: 'cmd_ack', id: 'ack-cmd-1', ref: 'cmd-1', ok: true }),
+            json({ type: 'cmd_ack', id: 'ack-cmd-2', ref: 'cmd-2', ok: false, message: 'relay stuck' }),
+          ])
         : 'none; this model accepts no commands.'),
     '',
   );
@@ -111,7 +117,10 @@ export function renderDevicesDoc(models: readonly DeviceModel[] = MODELS): strin
     '',
     `Every device publishes under \`${BASE}/<deviceId>/\` (base topic configurable): \`telemetry\` (readings, ` +
       'QoS 0), `event` (incidents, QoS 1, with an id so a redelivery counts once), `status` (`online` / `offline`, ' +
-      'retained, `offline` as its Last Will), and listens on `cmd` (`{"id", "name", "args"}`). Native models send ' +
+      'retained, `offline` as its Last Will), and listens on `cmd` (`{"id", "name", "args"}`, QoS 1). It answers ' +
+      'a command on its `event` topic with `{"type": "cmd_ack", "ref": "<command id>", "ok": true|false, ' +
+      '"message"?}` in this canonical form whatever its model (ingest takes it before the decoder); without an ' +
+      'answer within 60 s the command counts as timed out. Native models send ' +
       'the canonical payloads of ARCHITECTURE.md section 2 as they are; vendor models send their own format, which ' +
       "the model's decoder maps onto canonical readings and events. Unknown event codes are rejected as " +
       '`unknown_event`, malformed vendor payloads as `decode`; vendor times in epoch seconds become epoch ms.',

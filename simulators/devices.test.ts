@@ -10,7 +10,14 @@ import {
   type Telemetry,
   TelemetryMessageSchema,
 } from '../src/contracts/canonical.ts';
-import { canSimulate, createSimulator, residentSeed, type SimDeviceSpec, type SimMessage } from './devices.ts';
+import {
+  canSimulate,
+  commandAck,
+  createSimulator,
+  residentSeed,
+  type SimDeviceSpec,
+  type SimMessage,
+} from './devices.ts';
 import { HOUR_MS, localDay, localHour, localMidnight, MINUTE_MS, Resident } from './resident.ts';
 
 // ajv-formats is CommonJS; its default export arrives wrapped under ESM.
@@ -126,7 +133,14 @@ describe.each(MODELS.map((m) => [m.id, m] as const))('%s simulator', (_id, model
       expect(outcome.messages.length, name).toBeGreaterThan(0);
       for (const m of outcome.messages) decode(model, m);
     }
-    expect(sim.command({ id: 'c2', name: 'self_destruct' }, T0 + HOUR_MS).accepted).toBe(false);
+    const refused = sim.command({ id: 'c2', name: 'self_destruct' }, T0 + HOUR_MS);
+    expect(refused.accepted).toBe(false);
+    // the answer is the canonical cmd_ack, valid whatever the model (ingest takes it before the decoder)
+    const yes = commandAck({ id: 'c1' }, { accepted: true });
+    const no = commandAck({ id: 'c2' }, refused);
+    expect(yes).toEqual({ topic: 'event', payload: { type: 'cmd_ack', id: 'ack-c1', ref: 'c1', ok: true } });
+    expect(no.payload).toMatchObject({ type: 'cmd_ack', ref: 'c2', ok: false, message: expect.any(String) });
+    for (const m of [yes, no]) expect(validEvent(m.payload), ajv.errorsText(validEvent.errors)).toBe(true);
   });
 
   it('reports its full state on demand (after a reconnect), but not before it has started', () => {

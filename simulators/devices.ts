@@ -83,6 +83,25 @@ export interface DeviceSimulator {
   trigger(type: string, now: number, stamp?: StampFn): SimMessage[];
 }
 
+/**
+ * The device's answer to a command, published on its event topic after the command's own messages: the canonical
+ * `cmd_ack` event whatever the model (ingest takes it before any vendor decoder). Its id (`ack-<command id>`) makes
+ * a redelivered command's second answer count once.
+ */
+export function commandAck(cmd: Pick<Command, 'id'>, outcome: Pick<CommandOutcome, 'accepted' | 'reason'>): SimMessage {
+  const ackId = `ack-${cmd.id}`;
+  return {
+    topic: 'event',
+    payload: {
+      type: 'cmd_ack',
+      ...(ackId.length <= 64 ? { id: ackId } : {}),
+      ref: cmd.id,
+      ok: outcome.accepted,
+      ...(!outcome.accepted && outcome.reason ? { message: outcome.reason.slice(0, 500) } : {}),
+    },
+  };
+}
+
 /** Seed of the elderly resident of a household: shared by every device in the flat and by the building door. */
 export function residentSeed(householdId: string): number {
   return hashSeed('resident', householdId);

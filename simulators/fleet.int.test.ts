@@ -185,6 +185,20 @@ describe('SimulatedFleet on a real broker', () => {
     );
     await until('commands counted', () => fleet.stats().commands.answered >= before + 2);
     expect(fleet.stats().commands.rejected).toBeGreaterThanOrEqual(1); // `fly` is not a wristband command
+    // every command is answered on the device's event topic with a canonical cmd_ack, vendor models included
+    const ack = (deviceId: string, ref: string) =>
+      seen
+        .slice(mark)
+        .filter((s) => s.topic === `${BASE}/${deviceId}/event`)
+        .map((s) => JSON.parse(s.payload) as Record<string, unknown>)
+        .find((p) => p.type === 'cmd_ack' && p.ref === ref);
+    await until('the three answers', () => !!ack('cut-1', 'c-1') && !!ack('door-1', 'c-2') && !!ack('wb-1', 'c-3'));
+    expect(ack('cut-1', 'c-1')).toEqual({ type: 'cmd_ack', id: 'ack-c-1', ref: 'c-1', ok: true });
+    expect(ack('door-1', 'c-2')).toMatchObject({ ref: 'c-2', ok: true });
+    expect(ack('wb-1', 'c-3')).toMatchObject({ ref: 'c-3', ok: false, message: expect.stringMatching(/fly/) });
+    expect(seen.slice(mark).find((s) => s.topic === `${BASE}/cut-1/event` && s.payload.includes('cmd_ack'))?.qos).toBe(
+      1,
+    );
     // And back: restore_power closes the relays again.
     const mark2 = seen.length;
     await observer.publishAsync(`${BASE}/cut-1/cmd`, JSON.stringify({ id: 'c-4', name: 'restore_power' }), { qos: 1 });

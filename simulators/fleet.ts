@@ -14,6 +14,7 @@ import { deviceTopic } from '../src/contracts/topics.ts';
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import { type Logger, pino } from 'pino';
 import {
+  commandAck,
   createSimulator,
   type DeviceSimulator,
   type DoorUser,
@@ -273,11 +274,15 @@ export class SimulatedFleet {
     if (!outcome.accepted) {
       this.totals.commands.rejected++;
       this.log.warn({ deviceId: m.device.deviceId, cmd: cmd.name, reason: outcome.reason }, 'command rejected');
+      // the service is told, so the console shows "failed" with the reason instead of waiting for a timeout
+      if (cmd.id.length <= 64) this.send(m, commandAck(cmd, outcome));
       return;
     }
     this.totals.commands.answered++;
     this.log.info({ deviceId: m.device.deviceId, cmd: cmd.name, cmdId: cmd.id }, 'command executed');
     for (const msg of outcome.messages) this.send(m, msg);
+    // the new state first, then the answer: whoever sees the ack can already read the state it led to
+    if (cmd.id.length <= 64) this.send(m, commandAck(cmd, outcome));
   }
 
   /** Raises one of a device's event types now (demo controls, tests). */

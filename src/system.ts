@@ -28,11 +28,14 @@ import { buildHttpApp } from './http/app.ts';
 import { HttpServer } from './http/server.ts';
 import { IngestModule } from './ingest/module.ts';
 import { IngestPipeline } from './ingest/pipeline.ts';
+import { CommandService } from './commands/service.ts';
+import { AlertStatsService } from './alerts/stats.ts';
 import { RedisEventDedupe } from './ingest/redis-dedupe.ts';
 import { type Module, stopAll } from './lifecycle/module.ts';
 import { RedisModule } from './lifecycle/redis.ts';
 import type { Logger } from './logger.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
+import { AccessLog } from './registry/access-log.ts';
 import { SqlRegistry } from './registry/registry.ts';
 import { generateSecret, verifyDeviceSecret } from './registry/secrets.ts';
 import { type DemoDevice, seedIfEmpty, writeSecretsFile } from './registry/seed.ts';
@@ -71,6 +74,10 @@ export class GridWatch {
   broker!: EmbeddedBroker;
   status!: DeviceStatusTracker;
   pipeline!: IngestPipeline;
+  /** commands to devices and their answers */
+  commands!: CommandService;
+  /** the community overview statistics */
+  stats!: AlertStatsService;
   http!: HttpServer;
   fleet?: SimulatedFleet;
   private readonly clock: Clock;
@@ -336,6 +343,17 @@ export class GridWatch {
       status: this.status,
       dedupe: new RedisEventDedupe(this.redis.client, config.ingest.dedupeWindowS * 1000),
     });
+    // commands out through the broker, their answers (`cmd_ack` events) in from the bus
+    this.commands = await this.add(
+      new CommandService({
+        database: this.database,
+        bus,
+        clock: this.clock,
+        logger: log.child({ module: 'commands' }),
+        publisher: this.broker,
+        commandsOf: (model) => getModel(model)?.commands,
+      }),
+    );
     await this.add(new IngestModule({ transport: this.broker, pipeline: this.pipeline, status: this.status }));
     // The broker listens last and so stops first: while it accepts and acknowledges messages, ingest is attached.
     await this.add(this.broker);
@@ -344,6 +362,7 @@ export class GridWatch {
   private async startHttp(): Promise<void> {
     const { config, log, registry, metrics } = this;
     await this.add(this.consoleHub);
+    this.stats = new AlertStatsService(this.database, { clock: this.clock, timezone: config.timezone });
     const app = await buildHttpApp({
       consoleHub: this.consoleHub,
       config,
@@ -356,7 +375,11 @@ export class GridWatch {
       visits: this.visits,
       cadenceDays: () => config.rules.visits.days,
       notifications: this.notifications,
+      accessLog: new AccessLog(this.database, this.clock),
       roster: this.roster,
+      commands: this.commands,
+      deviceRejects: this.pipeline.rejects,
+      stats: this.stats,
       warnings: () => this.warnings(),
       twilio: this.twilioWebhooks(),
       metricsText: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),

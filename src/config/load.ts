@@ -23,11 +23,12 @@ export class ConfigError extends Error {
 }
 
 /** Well-known environment variables and where they land. `secret` ones may also be given as `<VAR>_FILE`. */
-export const ENV_VARS: ReadonlyArray<{ name: string; path: string; secret?: boolean }> = [
+export const ENV_VARS: ReadonlyArray<{ name: string; path: string; secret?: boolean; list?: boolean }> = [
   { name: 'GRIDWATCH_DATA_DIR', path: 'dataDir' },
   { name: 'LOG_LEVEL', path: 'log.level' },
   { name: 'HTTP_HOST', path: 'http.host' },
   { name: 'HTTP_PORT', path: 'http.port' },
+  { name: 'HTTP_PUBLIC_ORIGINS', path: 'http.publicOrigins', list: true },
   { name: 'MQTT_HOST', path: 'mqtt.host' },
   { name: 'MQTT_PORT', path: 'mqtt.port' },
   { name: 'MQTT_WS_PORT', path: 'mqtt.wsPort' },
@@ -113,7 +114,9 @@ export function loadConfig(opts: LoadOptions = {}): Config {
         problems.push(`${v.name}_FILE: cannot read ${fromFile}: ${(e as Error).message}`);
       }
     } else if (env[v.name] !== undefined && env[v.name] !== '') {
-      setPath(config, v.path, env[v.name]);
+      // a list variable is comma-separated: HTTP_PUBLIC_ORIGINS=https://a.example,https://b.example
+      const list = (text: string) => text.split(',').flatMap((x) => (x.trim() ? [x.trim()] : []));
+      setPath(config, v.path, v.list ? list(env[v.name]!) : env[v.name]);
       sources.set(v.path, `environment ${v.name}`);
     }
   }

@@ -34,6 +34,16 @@ export const ConfigSchema = Type.Object(
         host: Type.String(),
         port: Port,
         trustProxy: Type.Boolean(),
+        /**
+         * Origins the console is served from besides the request's own Host, e.g. https://gridwatch.example.org
+         * behind a proxy that rewrites Host (HTTP_PUBLIC_ORIGINS, comma-separated). Cookie-authenticated changes
+         * must come from one of them (CSRF protection, src/http/origin.ts).
+         */
+        publicOrigins: Type.Optional(
+          Type.Array(Type.String({ pattern: '^https?://[^/\\s?#]+/?$', description: 'scheme://host[:port]' }), {
+            maxItems: 50,
+          }),
+        ),
       },
       { additionalProperties: false },
     ),
@@ -130,6 +140,11 @@ export const ConfigSchema = Type.Object(
         adminPassword: Secret('bootstrap admin password (GRIDWATCH_ADMIN_PASSWORD)'),
         /** A desk session lasts a working day. */
         sessionTtlHours: Type.Number({ minimum: 0.1, maximum: 24 * 30 }),
+        /**
+         * A phone session (login with device: phone) lasts this long after its last use: a grid worker's phone
+         * stays signed in so that a 3 a.m. alert is acknowledged in two taps. Revocable in the console.
+         */
+        phoneSessionDays: Type.Number({ minimum: 1, maximum: 365 }),
         cookieSecure: Type.Boolean(),
         loginRateLimitMax: Type.Integer({ minimum: 1 }),
         loginRateLimitWindowMs: Type.Integer({ minimum: 1000 }),

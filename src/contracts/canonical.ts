@@ -75,6 +75,7 @@ export const EVENT_TYPES = [
   'tamper',
   'low_battery',
   'cancel',
+  'cmd_ack',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
@@ -96,8 +97,29 @@ export const EventSchema = Type.Union([
   ev('tamper'),
   ev('low_battery', { battery_pct: Type.Optional(Type.Number({ minimum: 0, maximum: 100 })) }),
   ev('cancel', { ref: Type.Optional(Type.String({ maxLength: 64 })) }),
+  // The device's answer to a command (`<base>/<deviceId>/cmd`): `ref` is the command's id, `ok` whether it was
+  // carried out, `message` why not (or what happened). Accepted in this canonical form from a device of ANY model,
+  // vendor models included: ingest routes it before the model's decoder. Not a domain event: it goes to the command
+  // log only, never to the rules or the time-series store.
+  ev('cmd_ack', {
+    ref: Type.String({ minLength: 1, maxLength: 64 }),
+    ok: Type.Boolean(),
+    message: Type.Optional(Type.String({ maxLength: 500 })),
+  }),
 ]);
 export type CanonicalEvent = Static<typeof EventSchema>;
+/** A device's answer to a command (see `cmd_ack` above). */
+export type CommandAck = Extract<CanonicalEvent, { type: 'cmd_ack' }>;
+
+/** True when a parsed event payload claims to be a command answer (validated by ingest like every event). */
+export function isCommandAck(payload: unknown): boolean {
+  return (
+    typeof payload === 'object' &&
+    payload !== null &&
+    !Array.isArray(payload) &&
+    (payload as { type?: unknown }).type === 'cmd_ack'
+  );
+}
 
 export const StatusValues = ['online', 'offline'] as const;
 export type DeviceStatus = 'online' | 'offline' | 'unknown';

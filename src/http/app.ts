@@ -10,6 +10,10 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { AlertService } from '../alerts/service.ts';
+import type { AlertStatsService } from '../alerts/stats.ts';
+import type { CommandService } from '../commands/service.ts';
+import type { RecentRejects } from '../ingest/pipeline.ts';
+import { statsRoutes } from './routes/stats.ts';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../logger.ts';
 import { RegistryError, type Registry, type Scope, type Staff } from '../registry/port.ts';
@@ -20,7 +24,11 @@ import { alertRoutes } from './routes/alerts.ts';
 import { notificationRoutes } from './routes/notifications.ts';
 import { type TwilioWebhookDeps, twilioWebhookRoutes } from './routes/twilio.ts';
 import { type VisitDeps, visitRoutes } from './routes/visits.ts';
-import { authRoutes, SESSION_COOKIE } from './routes/auth.ts';
+import type { AccessLog } from '../registry/access-log.ts';
+import type { SessionInfo } from '../registry/port.ts';
+import { csrfGuard, originAllowed } from './origin.ts';
+import { accessLogRoutes } from './routes/access-log.ts';
+import { authRoutes, SESSION_COOKIE, setSessionCookie } from './routes/auth.ts';
 import { deviceRoutes } from './routes/devices.ts';
 import { opsRoutes, type ReadinessCheck } from './routes/ops.ts';
 import { readingRoutes } from './routes/readings.ts';
@@ -36,6 +44,8 @@ declare module 'fastify' {
     /** The signed-in staff member, set by `app.authenticate`. */
     staff?: Staff;
     scope?: Scope;
+    /** The session the request was made with (id, device, expiry), set by `app.authenticate`. */
+    authSession?: SessionInfo;
   }
   interface FastifyInstance {
     authenticate: (req: FastifyRequest, reply: FastifyReply) => Promise<void>;
@@ -79,8 +89,19 @@ export interface HttpDeps {
   twilio?: TwilioWebhookDeps;
   /** Every SMS sent or attempted. */
   notifications: Pick<NotificationStore, 'list'>;
+  /**
+   * Who was shown residents' full names or emergency contacts (PIPL), written before they are shown. Without it
+   * nobody sees them unmasked and GET /api/v1/access-log is not served.
+   */
+  accessLog?: Pick<AccessLog, 'record' | 'list'>;
   /** The duty roster (absences and substitutes); its routes are served only when it is given. */
   roster?: RosterApi;
+  /** Commands to devices and their answers (POST/GET /api/v1/devices/:id/commands, served when given). */
+  commands?: Pick<CommandService, 'send' | 'list' | 'commandsOf'>;
+  /** The latest rejected messages per device, kept in memory by this node's ingest (…/rejects, when given). */
+  deviceRejects?: Pick<RecentRejects, 'recent'>;
+  /** Community overview statistics (GET /api/v1/stats/…, served when given). */
+  stats?: Pick<AlertStatsService, 'overview' | 'alerts'>;
 }
 
 export class HttpError extends Error {
@@ -160,7 +181,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
     reply.code(404).send({ error: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}` });
   });
 
-  app.decorate('authenticate', async (req: FastifyRequest) => {
+  app.decorate('authenticate', async (req: FastifyRequest, reply: FastifyReply) => {
     const token = sessionToken(req);
     if (!token)
       throw new HttpError(
@@ -168,11 +189,18 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
         'unauthorized',
         'sign in first: POST /api/v1/auth/login, then send the token as Authorization: Bearer <token>',
       );
-    const staff = await deps.registry.resolveSession(token);
-    if (!staff) throw new HttpError(401, 'unauthorized', 'the session has expired or was revoked; sign in again');
-    req.staff = staff;
-    req.scope = deps.registry.scopeOf(staff);
+    const found = await deps.registry.authenticateSession(token);
+    if (!found) throw new HttpError(401, 'unauthorized', 'the session has expired or was revoked; sign in again');
+    req.staff = found.staff;
+    req.scope = deps.registry.scopeOf(found.staff);
+    req.authSession = found.session;
+    // a phone session slid forward: the cookie (if that is how it came) must not end before the session does
+    if (found.renewed && !req.headers.authorization?.startsWith('Bearer ') && reply) {
+      setSessionCookie(reply, deps.config, token, new Date(found.session.expiresAt));
+    }
   });
+  // CSRF: changes made with the session cookie must come from this site (src/http/origin.ts)
+  app.addHook('onRequest', csrfGuard(deps.config, SESSION_COOKIE));
   app.decorate('requireRoles', (...roles: Role[]) => async (req: FastifyRequest) => {
     if (!req.staff) throw new HttpError(401, 'unauthorized', 'sign in first');
     if (!req.staff.roles.some((r) => roles.includes(r))) {
@@ -189,9 +217,16 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
   await app.register(alertRoutes, { deps, prefix: '/api/v1' });
   await app.register(visitRoutes, { deps, prefix: '/api/v1' });
   await app.register(notificationRoutes, { deps, prefix: '/api/v1' });
+  if (deps.stats) await app.register(statsRoutes, { deps, stats: deps.stats, prefix: '/api/v1' });
+  if (deps.accessLog) await app.register(accessLogRoutes, { deps, accessLog: deps.accessLog, prefix: '/api/v1' });
   if (deps.roster) await app.register(rosterRoutes, { deps, roster: deps.roster, prefix: '/api/v1' });
   if (deps.twilio) await app.register(twilioWebhookRoutes, { deps, twilio: deps.twilio });
-  if (deps.consoleHub) await app.register(wsRoutes, { deps, hub: deps.consoleHub });
+  if (deps.consoleHub)
+    await app.register(wsRoutes, {
+      deps,
+      hub: deps.consoleHub,
+      originAllowed: (req) => originAllowed(req, deps.config),
+    });
   // the type provider only matters while routes are declared; callers need the plain instance
   return app as unknown as FastifyInstance;
 }

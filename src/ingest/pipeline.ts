@@ -20,6 +20,7 @@ import {
   EVENT_TYPES,
   EventSchema,
   type ErrorReply,
+  isCommandAck,
   NUMERIC_FIELDS,
   type RejectReason,
   type Telemetry,
@@ -34,6 +35,80 @@ import type { DeviceDirectory, DeviceRecord } from '../registry/types.ts';
 import type { Point, PointTags, TimeSeriesStore } from '../timeseries/port.ts';
 import type { DeviceModel } from '../../devices/types.ts';
 import type { DeviceEventRecord, Reading } from './types.ts';
+
+// ---------------------------------------------------------------------------------------------------------------
+// Recent rejections per device (the console's device page)
+
+/** One rejected message, as kept for the device page. */
+export interface RecentReject {
+  /** epoch ms, when it arrived */
+  ts: number;
+  /** the inbound topic kind; absent for a topic that is none of them */
+  kind?: InboundKind;
+  topic: string;
+  reason: RejectReason;
+  message: string;
+}
+
+/** Rejections kept per device. */
+export const RECENT_REJECTS_PER_DEVICE = 20;
+/** Devices with kept rejections; beyond it the device whose rejections are the stalest is forgotten. */
+export const RECENT_REJECTS_MAX_DEVICES = 5_000;
+const REJECT_MESSAGE_MAX = 300;
+
+interface Ring {
+  items: RecentReject[];
+  /** where the next item goes once the ring is full */
+  next: number;
+}
+
+/**
+ * A fixed-size ring of the latest rejections per device, in memory on this node only. Bounded twice: 20 per
+ * device, and at most `maxDevices` devices (a Map keeps insertion order and a device is moved to the end when it
+ * is rejected again, so the head is the device that has been quiet the longest, and it goes first).
+ */
+export class RecentRejects {
+  private readonly rings = new Map<string, Ring>();
+
+  constructor(
+    private readonly perDevice = RECENT_REJECTS_PER_DEVICE,
+    private readonly maxDevices = RECENT_REJECTS_MAX_DEVICES,
+  ) {}
+
+  add(deviceId: string, r: RecentReject): void {
+    let ring = this.rings.get(deviceId);
+    if (ring) {
+      this.rings.delete(deviceId);
+    } else {
+      ring = { items: [], next: 0 };
+      if (this.rings.size >= this.maxDevices) {
+        const oldest = this.rings.keys().next().value;
+        if (oldest !== undefined) this.rings.delete(oldest);
+      }
+    }
+    this.rings.set(deviceId, ring);
+    if (ring.items.length < this.perDevice) {
+      ring.items.push(r);
+    } else {
+      ring.items[ring.next] = r;
+      ring.next = (ring.next + 1) % this.perDevice;
+    }
+  }
+
+  /** The device's kept rejections, newest first. */
+  recent(deviceId: string): RecentReject[] {
+    const ring = this.rings.get(deviceId);
+    if (!ring) return [];
+    const { items, next } = ring;
+    // oldest first is items[next..] then items[..next] (next is 0 until the ring is full)
+    const ordered = next === 0 ? items.slice() : [...items.slice(next), ...items.slice(0, next)];
+    return ordered.reverse();
+  }
+
+  get devices(): number {
+    return this.rings.size;
+  }
+}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Ports
@@ -204,6 +279,8 @@ export interface IngestPipelineDeps {
   status?: StatusSink;
   /** Defaults to a MemoryEventDedupe over `config.dedupeWindowS`. */
   dedupe?: EventDedupe;
+  /** Where the latest rejections per device are kept (default: a RecentRejects of 20 per device). */
+  recentRejects?: RecentRejects;
 }
 
 export class IngestPipeline {
@@ -218,6 +295,8 @@ export class IngestPipeline {
   private readonly lastWarn = new Map<string, number>();
   /** Resolved timestamps of the message being handled; reused so a message does not allocate an array. */
   private readonly tsScratch: number[] = [];
+  /** The latest rejections per device, for the device page. */
+  readonly rejects: RecentRejects;
   // Counter children resolved once: `counter.inc({label})` hashes the labels object on every call.
   private readonly c: {
     messages: Record<InboundKind, { inc(n?: number): void }>;
@@ -232,6 +311,7 @@ export class IngestPipeline {
     this.backdateMs = cfg.maxBackdateS * 1000;
     this.futureMs = cfg.maxFutureS * 1000;
     this.maxBytes = cfg.maxPayloadBytes;
+    this.rejects = deps.recentRejects ?? new RecentRejects();
     const m = deps.metrics;
     this.c = {
       messages: {
@@ -333,10 +413,16 @@ export class IngestPipeline {
     }
 
     let decoded: ReturnType<DeviceModel['decode']>;
-    try {
-      decoded = model.decode(kind, json);
-    } catch (err) {
-      return { reason: 'decode', message: `${model.id} decoder failed: ${(err as Error).message}` };
+    if (kind === 'event' && isCommandAck(json)) {
+      // A command answer is canonical whatever the model (a vendor decoder would not know it): validated below
+      // like any event, it goes to the command log (bus `event`), never to the rules' or the store's concerns.
+      decoded = { ok: true, events: [json as CanonicalEvent] };
+    } else {
+      try {
+        decoded = model.decode(kind, json);
+      } catch (err) {
+        return { reason: 'decode', message: `${model.id} decoder failed: ${(err as Error).message}` };
+      }
     }
     if (!decoded.ok) return { reason: decoded.reason, message: decoded.message };
 
@@ -493,8 +579,13 @@ export class IngestPipeline {
       placement: record.placement,
       drill: record.drill,
     };
-    // Events are points too (value 1), so e.g. door access can be charted next to the readings.
-    this.deps.timeseries.write([{ deviceId: record.id, field: EVENT_FIELD[event.type] as string, ts, value: 1, tags }]);
+    // Events are points too (value 1), so e.g. door access can be charted next to the readings; a command answer
+    // is not something that happened at the device's place, so it is not charted.
+    if (event.type !== 'cmd_ack') {
+      this.deps.timeseries.write([
+        { deviceId: record.id, field: EVENT_FIELD[event.type] as string, ts, value: 1, tags },
+      ]);
+    }
     this.c.events.get(event.type)?.inc();
     this.deps.bus.emit('event', rec);
   }
@@ -534,6 +625,14 @@ export class IngestPipeline {
       } catch (err) {
         logger.debug({ err, deviceId }, 'ingest: error reply failed');
       }
+    }
+    // kept for the device page: only for provisioned devices, so invented ids cannot crowd out real ones
+    if (deviceId && this.deps.directory.get(deviceId)) {
+      const message =
+        fail.message.length > REJECT_MESSAGE_MAX ? `${fail.message.slice(0, REJECT_MESSAGE_MAX - 1)}…` : fail.message;
+      const r: RecentReject = { ts: receivedAt, topic, reason: fail.reason, message };
+      if (kind) r.kind = kind;
+      this.rejects.add(deviceId, r);
     }
     bus.emit('rejected', { deviceId, topic, reason: fail.reason, message: fail.message, ts: receivedAt });
     this.logRejection(deviceId, topic, fail, receivedAt);

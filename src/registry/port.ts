@@ -84,6 +84,26 @@ export interface Staff {
   createdAt: string;
 }
 
+/** Where a session was signed in: a desk session lasts a working day; a phone session for months, sliding. */
+export type SessionDevice = 'desk' | 'phone';
+export const SESSION_DEVICES: readonly SessionDevice[] = ['desk', 'phone'];
+
+/** A session as its owner and admins see it: never the token (nor its hash). */
+export interface SessionInfo {
+  /** public id, for listing and revoking */
+  id: string;
+  staffId: string;
+  device: SessionDevice;
+  /** ISO-8601 */
+  createdAt: string;
+  /** ISO-8601; written at most once an hour, so accurate to the hour */
+  lastUsedAt: string;
+  /** ISO-8601 */
+  expiresAt: string;
+  /** a short description of the browser or app that signed in, e.g. "Chrome on Android" */
+  userAgent?: string;
+}
+
 export interface HierarchyNode {
   id: string;
   name: string;
@@ -160,10 +180,38 @@ export interface Registry {
   ensureAdmin(password: string): Promise<void>;
 
   // sessions (the token is returned once; only its hash is stored)
-  createSession(staffId: string, ttlMs: number): Promise<{ token: string; expiresAt: Date }>;
+  /**
+   * Signs a staff member in for `ttlMs`. `sliding`: every use (at most one write an hour) moves the expiry to
+   * `ttlMs` after that use (phone sessions), instead of a fixed end (desk sessions).
+   */
+  createSession(
+    staffId: string,
+    ttlMs: number,
+    opts?: { device?: SessionDevice; sliding?: boolean; userAgent?: string },
+  ): Promise<{ token: string; expiresAt: Date; id: string; device: SessionDevice }>;
   resolveSession(token: string): Promise<Staff | undefined>;
+  /**
+   * Like resolveSession, with the session itself; records the use (at most once an hour) and slides a sliding
+   * session's expiry (`renewed`: it moved, so a cookie carrying the session should be sent again).
+   */
+  authenticateSession(token: string): Promise<{ staff: Staff; session: SessionInfo; renewed: boolean } | undefined>;
   revokeSession(token: string): Promise<void>;
+  /** The live (unexpired) sessions of a staff member, newest first. */
+  listSessions(staffId: string): Promise<SessionInfo[]>;
+  /** A live session by its public id. */
+  getSession(id: string): Promise<SessionInfo | undefined>;
+  /** Ends a session by its public id; false when there was none. */
+  revokeSessionById(id: string): Promise<boolean>;
+  /** Ends every session of a staff member; returns how many. */
+  revokeStaffSessions(staffId: string): Promise<number>;
 
   /** The scope a staff member may see, from roles and coverage. */
   scopeOf(staff: Staff): Scope;
+  /**
+   * The grids a staff member's own coverage reaches (grids, and the grids of covered communities and streets),
+   * whatever their roles: "their" households, as opposed to everything an all-seeing role may look at.
+   */
+  coveredGrids(staff: Staff): readonly string[];
+  /** Residents' unmasked full names by resident id: personal data, for the few roles that need it. */
+  residentNames(householdId: string): Promise<Map<string, string>>;
 }

@@ -22,6 +22,7 @@ import {
   type Dialect,
   fromBool,
   type HouseholdTable,
+  type SessionTable,
   toBool,
 } from '../store/db.ts';
 import {
@@ -36,6 +37,9 @@ import {
   RegistryError,
   type Resident,
   type Scope,
+  SESSION_DEVICES,
+  type SessionDevice,
+  type SessionInfo,
   type Staff,
 } from './port.ts';
 import {
@@ -596,6 +600,16 @@ export class SqlRegistry implements Registry {
     return (await this.assembleHouseholds([row]))[0];
   }
 
+  async residentNames(householdId: string): Promise<Map<string, string>> {
+    const rows = await this.db
+      .selectFrom('resident')
+      .select(['id', 'full_name'])
+      .where('household_id', '=', householdId)
+      .orderBy('id')
+      .execute();
+    return new Map(rows.map((r) => [r.id, r.full_name]));
+  }
+
   /** Attaches residents (masked) and emergency contacts with two queries for the whole page. */
   private async assembleHouseholds(rows: Selectable<HouseholdTable>[]): Promise<Household[]> {
     if (rows.length === 0) return [];
@@ -1021,8 +1035,23 @@ export class SqlRegistry implements Registry {
 
   // ---------------------------------------------------------------- sessions
 
-  async createSession(staffId: string, ttlMs: number): Promise<{ token: string; expiresAt: Date }> {
-    if (!Number.isFinite(ttlMs) || ttlMs <= 0) throw invalid([{ field: 'ttlMs', message: 'must be positive' }]);
+  /** The session table with the console's columns (migration 007_console_sessions). */
+  private get sessions(): Kysely<SessionDB> {
+    return this.db as unknown as Kysely<SessionDB>;
+  }
+
+  async createSession(
+    staffId: string,
+    ttlMs: number,
+    opts: { device?: SessionDevice; sliding?: boolean; userAgent?: string } = {},
+  ): Promise<{ token: string; expiresAt: Date; id: string; device: SessionDevice }> {
+    const device = opts.device ?? 'desk';
+    const problems: ValidationProblem[] = [];
+    if (!Number.isFinite(ttlMs) || ttlMs <= 0) problems.push({ field: 'ttlMs', message: 'must be positive' });
+    if (!SESSION_DEVICES.includes(device)) {
+      problems.push({ field: 'device', message: `must be one of ${SESSION_DEVICES.join(', ')}` });
+    }
+    if (problems.length > 0) throw invalid(problems);
     const staff = await this.db
       .selectFrom('staff')
       .select(['id', 'disabled'])
@@ -1031,31 +1060,138 @@ export class SqlRegistry implements Registry {
     if (!staff) throw new RegistryError('not_found', `staff ${staffId} does not exist`);
     if (toBool(staff.disabled)) throw new RegistryError('invalid', `staff ${staffId} is disabled`);
     const token = randomBytes(32).toString('base64url');
+    const id = `s-${randomBytes(12).toString('base64url')}`;
     const now = this.clock.now();
-    const expiresAt = now + Math.round(ttlMs);
-    await this.db
+    const window = Math.round(ttlMs);
+    const expiresAt = now + window;
+    const userAgent = typeof opts.userAgent === 'string' ? opts.userAgent.trim().slice(0, MAX_USER_AGENT) : '';
+    await this.sessions
       .insertInto('session')
-      .values({ token_hash: hashToken(token), staff_id: staffId, expires_at: expiresAt, created_at: now })
+      .values({
+        token_hash: hashToken(token),
+        id,
+        staff_id: staffId,
+        device,
+        expires_at: expiresAt,
+        created_at: now,
+        last_used_at: now,
+        user_agent: userAgent === '' ? null : userAgent,
+        sliding_ms: opts.sliding ? window : null,
+      })
       .execute();
-    return { token, expiresAt: new Date(expiresAt) };
+    return { token, expiresAt: new Date(expiresAt), id, device };
   }
 
   async resolveSession(token: string): Promise<Staff | undefined> {
+    return (await this.authenticateSession(token))?.staff;
+  }
+
+  /**
+   * The staff member and session of a token. A use is recorded at most once an hour per session (a conditional
+   * UPDATE, so several nodes do not all write): last_used_at, and for a sliding session the expiry, moved to
+   * `sliding_ms` after now. A session of a disabled account resolves to nothing.
+   */
+  async authenticateSession(
+    token: string,
+  ): Promise<{ staff: Staff; session: SessionInfo; renewed: boolean } | undefined> {
     if (typeof token !== 'string' || token.length === 0 || token.length > 200) return undefined;
-    const row = await this.db
+    const now = this.clock.now();
+    const tokenHash = hashToken(token);
+    const row = await this.sessions
       .selectFrom('session')
       .innerJoin('staff', 'staff.id', 'session.staff_id')
       .selectAll('staff')
-      .where('session.token_hash', '=', hashToken(token))
-      .where('session.expires_at', '>', this.clock.now())
+      .select([
+        'session.id as s_id',
+        'session.device as s_device',
+        'session.created_at as s_created_at',
+        'session.last_used_at as s_last_used_at',
+        'session.expires_at as s_expires_at',
+        'session.user_agent as s_user_agent',
+        'session.sliding_ms as s_sliding_ms',
+      ])
+      .where('session.token_hash', '=', tokenHash)
+      .where('session.expires_at', '>', now)
       .executeTakeFirst();
     if (!row || toBool(row.disabled)) return undefined;
-    return (await this.assembleStaff([row]))[0];
+    let lastUsed = Number(row.s_last_used_at ?? row.s_created_at);
+    let expires = Number(row.s_expires_at);
+    let renewed = false;
+    if (now - lastUsed >= SESSION_TOUCH_MS) {
+      const sliding = row.s_sliding_ms === null ? undefined : Number(row.s_sliding_ms);
+      const nextExpires = sliding !== undefined ? Math.max(expires, now + sliding) : expires;
+      const r = await this.sessions
+        .updateTable('session')
+        .set({ last_used_at: now, expires_at: nextExpires })
+        .where('token_hash', '=', tokenHash)
+        .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<=', now - SESSION_TOUCH_MS)]))
+        .executeTakeFirst();
+      if (Number(r.numUpdatedRows) > 0) {
+        renewed = nextExpires !== expires;
+        lastUsed = now;
+        expires = nextExpires;
+      }
+    }
+    const staff = (await this.assembleStaff([row]))[0]!;
+    return {
+      staff,
+      renewed,
+      session: sessionInfo({
+        id: row.s_id,
+        staff_id: row.id,
+        device: row.s_device,
+        created_at: row.s_created_at,
+        last_used_at: lastUsed,
+        expires_at: expires,
+        user_agent: row.s_user_agent,
+      }),
+    };
   }
 
   async revokeSession(token: string): Promise<void> {
     if (typeof token !== 'string' || token.length === 0) return;
     await this.db.deleteFrom('session').where('token_hash', '=', hashToken(token)).execute();
+  }
+
+  async listSessions(staffId: string): Promise<SessionInfo[]> {
+    const rows = await this.sessions
+      .selectFrom('session')
+      .select(SESSION_COLUMNS)
+      .where('staff_id', '=', staffId)
+      .where('expires_at', '>', this.clock.now())
+      .orderBy('created_at', 'desc')
+      .orderBy('id', 'desc')
+      .execute();
+    return rows.map(sessionInfo);
+  }
+
+  async getSession(id: string): Promise<SessionInfo | undefined> {
+    if (typeof id !== 'string' || id.length === 0 || id.length > 100) return undefined;
+    const row = await this.sessions
+      .selectFrom('session')
+      .select(SESSION_COLUMNS)
+      .where('id', '=', id)
+      .where('expires_at', '>', this.clock.now())
+      .executeTakeFirst();
+    return row ? sessionInfo(row) : undefined;
+  }
+
+  async revokeSessionById(id: string): Promise<boolean> {
+    if (typeof id !== 'string' || id.length === 0 || id.length > 100) return false;
+    const r = await this.sessions.deleteFrom('session').where('id', '=', id).executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
+  }
+
+  /** Returns how many live sessions ended (expired ones are deleted too, not counted). */
+  async revokeStaffSessions(staffId: string): Promise<number> {
+    const now = this.clock.now();
+    const live = await this.db
+      .deleteFrom('session')
+      .where('staff_id', '=', staffId)
+      .where('expires_at', '>', now)
+      .executeTakeFirst();
+    await this.db.deleteFrom('session').where('staff_id', '=', staffId).execute();
+    return Number(live.numDeletedRows);
   }
 
   /** Deletes expired sessions; returns how many. Expired ones are already refused, this only keeps the table small. */
@@ -1068,11 +1204,55 @@ export class SqlRegistry implements Registry {
 
   scopeOf(staff: Staff): Scope {
     if (staff.roles.some((r) => ALL_SCOPE_ROLES.has(r))) return { all: true, gridIds: [] };
+    return { all: false, gridIds: this.coveredGrids(staff) };
+  }
+
+  coveredGrids(staff: Staff): string[] {
     const grids = new Set<string>(staff.coverage.gridIds);
     for (const c of staff.coverage.communityIds) for (const g of this.index.gridsOfCommunity.get(c) ?? []) grids.add(g);
     for (const s of staff.coverage.streetIds) for (const g of this.index.gridsOfStreet.get(s) ?? []) grids.add(g);
-    return { all: false, gridIds: [...grids].sort() };
+    return [...grids].sort();
   }
+}
+
+/** A session's use is written at most this often (sliding expiry, last use): reads stay reads. */
+export const SESSION_TOUCH_MS = 3_600_000;
+const MAX_USER_AGENT = 100;
+
+/** The session table with the columns of migration 007_console_sessions. */
+interface ConsoleSessionTable extends SessionTable {
+  id: string | null;
+  device: string;
+  last_used_at: number | null;
+  user_agent: string | null;
+  /** the window each use extends a sliding (phone) session by; null: a fixed end */
+  sliding_ms: number | null;
+}
+interface SessionDB extends Omit<DB, 'session'> {
+  session: ConsoleSessionTable;
+}
+
+const SESSION_COLUMNS = [
+  'id',
+  'staff_id',
+  'device',
+  'created_at',
+  'last_used_at',
+  'expires_at',
+  'user_agent',
+] as const satisfies ReadonlyArray<keyof ConsoleSessionTable>;
+
+function sessionInfo(r: Pick<ConsoleSessionTable, (typeof SESSION_COLUMNS)[number]>): SessionInfo {
+  const info: SessionInfo = {
+    id: r.id ?? '',
+    staffId: r.staff_id,
+    device: r.device === 'phone' ? 'phone' : 'desk',
+    createdAt: iso(r.created_at)!,
+    lastUsedAt: iso(r.last_used_at ?? r.created_at)!,
+    expiresAt: iso(r.expires_at)!,
+  };
+  if (r.user_agent) info.userAgent = r.user_agent;
+  return info;
 }
 
 const COVERAGE_LEVELS: ReadonlyArray<['gridIds' | 'communityIds' | 'streetIds', 'grid' | 'community' | 'street']> = [

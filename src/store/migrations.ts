@@ -5,8 +5,10 @@
  * (see the conventions in src/store/db.ts).
  */
 import { type Kysely, type Migration, sql } from 'kysely';
+import { deviceCommands008 } from '../commands/service.ts';
 import { dutyRoster006 } from '../notify/roster.ts';
 import { notificationBatches005, notifications004 } from '../notify/store.ts';
+import { consoleSessions007 } from '../registry/access-log.ts';
 import { visits003 } from '../visits/migration.ts';
 
 const registry001: Migration = {
@@ -275,4 +277,6 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '004_notifications': notifications004,
   '005_notification_batches': notificationBatches005,
   '006_duty_roster': dutyRoster006,
+  '007_console_sessions': consoleSessions007,
+  '008_device_commands': deviceCommands008,
 };
