@@ -26,3 +26,13 @@ describe('local time in the community zone', () => {
     expect(nextLocalMinute(t, parseHHMM('23:00'), 'Asia/Shanghai')).toBe(t);
   });
 });
+
+describe('local midnight on a daylight-saving day', () => {
+  it('is the instant the local day began, not shifted by the change later that day', () => {
+    // 2026-03-08 in New York: clocks go from 02:00 EST (UTC-5) to 03:00 EDT (UTC-4); 12:00 local is EDT
+    const noon = Date.UTC(2026, 2, 8, 16, 0, 0);
+    const lt = localTime(noon, 'America/New_York');
+    expect(new Date(lt.midnight).toISOString()).toBe('2026-03-08T05:00:00.000Z');
+    expect(lt.minuteOfDay).toBe(12 * 60);
+  });
+});

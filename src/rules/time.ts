@@ -52,7 +52,10 @@ export function localTime(ts: number, timeZone: string): LocalTime {
   const local = ts + off;
   const day = Math.floor(local / 86_400_000);
   const minuteOfDay = Math.floor((local - day * 86_400_000) / MINUTE);
-  return { minuteOfDay, day, weekday: (day + 4) % 7, midnight: day * 86_400_000 - off };
+  // the offset AT midnight: on a daylight-saving day it differs from the offset now
+  const guess = day * 86_400_000 - off;
+  const midnight = day * 86_400_000 - zoneOffset(guess, timeZone);
+  return { minuteOfDay, day, weekday: (day + 4) % 7, midnight };
 }
 
 /** "07:30" → 450 */
