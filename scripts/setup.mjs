@@ -64,6 +64,8 @@ if (mode === 'start') {
   wanted.push(['openssl', () => has('openssl')]);
   // the console's browser tests drive Debian's chromium through playwright-core
   wanted.push(['chromium', () => has('chromium')]);
+  // a Chinese font, or the console's screenshots show empty boxes
+  wanted.push(['fonts-wqy-microhei', () => existsSync('/usr/share/fonts/truetype/wqy/wqy-microhei.ttc')]);
 } else {
   fail(`unknown mode ${mode}: use start or test`);
 }

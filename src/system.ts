@@ -363,8 +363,10 @@ export class GridWatch {
     const { config, log, registry, metrics } = this;
     await this.add(this.consoleHub);
     this.stats = new AlertStatsService(this.database, { clock: this.clock, timezone: config.timezone });
+    const consoleDir = await this.consoleDir();
     const app = await buildHttpApp({
       consoleHub: this.consoleHub,
+      consoleDir,
       config,
       log,
       registry,
@@ -406,6 +408,22 @@ export class GridWatch {
       },
     });
     this.http = await this.add(new HttpServer(app, config.http, log));
+  }
+
+  /**
+   * The operations console's files (dist/console), built first when missing or older than its sources
+   * (src/console/build.ts; a few stats when up to date). A console that cannot be built leaves the API running.
+   */
+  private async consoleDir(): Promise<string | undefined> {
+    const { DEFAULT_CONSOLE_DIR, ensureConsoleBuilt } = await import('./console/build.ts');
+    try {
+      const r = await ensureConsoleBuilt(DEFAULT_CONSOLE_DIR);
+      if (r.built) this.log.info({ ms: Math.round(r.ms), reason: r.reason }, 'console built');
+      return DEFAULT_CONSOLE_DIR;
+    } catch (err) {
+      this.log.warn({ err }, 'the console could not be built; the API runs without it (npm run build:console)');
+      return existsSync(path.join(DEFAULT_CONSOLE_DIR, 'index.html')) ? DEFAULT_CONSOLE_DIR : undefined;
+    }
   }
 
   private demoSecretsFile(): string {

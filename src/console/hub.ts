@@ -218,6 +218,15 @@ export class ConsoleHub implements Module {
     return remove;
   }
 
+  /**
+   * Closes every console with "service restart" (1012): they reconnect and catch up from where they were. For a
+   * node leaving a load balancer, and for tests of the catch-up.
+   */
+  dropAll(): void {
+    for (const s of this.clients) s.client.close(1012, 'reconnect');
+    this.clients.clear();
+  }
+
   /** Closes every console of a staff member whose session ended (sign-out, revoked, account disabled). */
   disconnectStaff(staffId: string, reason = 'session ended'): void {
     for (const s of this.clients) if (s.client.staff.id === staffId) s.client.close(4401, reason);

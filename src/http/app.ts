@@ -28,6 +28,7 @@ import type { AccessLog } from '../registry/access-log.ts';
 import type { SessionInfo } from '../registry/port.ts';
 import { csrfGuard, originAllowed } from './origin.ts';
 import { accessLogRoutes } from './routes/access-log.ts';
+import { consoleRoutes } from './routes/console.ts';
 import { authRoutes, SESSION_COOKIE, setSessionCookie } from './routes/auth.ts';
 import { deviceRoutes } from './routes/devices.ts';
 import { opsRoutes, type ReadinessCheck } from './routes/ops.ts';
@@ -102,6 +103,8 @@ export interface HttpDeps {
   deviceRejects?: Pick<RecentRejects, 'recent'>;
   /** Community overview statistics (GET /api/v1/stats/…, served when given). */
   stats?: Pick<AlertStatsService, 'overview' | 'alerts'>;
+  /** The built operations console (src/console/build.ts): served at / and /assets/ when given. */
+  consoleDir?: string;
 }
 
 export class HttpError extends Error {
@@ -227,6 +230,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
       hub: deps.consoleHub,
       originAllowed: (req) => originAllowed(req, deps.config),
     });
+  if (deps.consoleDir) await app.register(consoleRoutes, { dir: deps.consoleDir });
   // the type provider only matters while routes are declared; callers need the plain instance
   return app as unknown as FastifyInstance;
 }
