@@ -13,7 +13,8 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY devices ./devices
 COPY simulators ./simulators
-RUN npx tsc -p tsconfig.build.json && npm prune --omit=dev
+# the console's static files (dist/console): the runtime image serves them without the sources
+RUN npx tsc -p tsconfig.build.json && npm run build:console && npm prune --omit=dev
 
 FROM node:20-bookworm-slim AS runtime
 ENV NODE_ENV=production \

@@ -18,7 +18,8 @@ import { fileURLToPath } from 'node:url';
 import { build, type Plugin } from 'esbuild';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-export const REPO_ROOT = path.resolve(here, '../..');
+/** The project root: the nearest folder with a package.json (src/console from tsx, dist/src/console compiled). */
+export const REPO_ROOT = findRoot(here);
 export const WEB_DIR = path.join(here, 'web');
 export const DEFAULT_CONSOLE_DIR = path.join(REPO_ROOT, 'dist', 'console');
 const MANIFEST = 'build.json';
@@ -210,6 +211,9 @@ export async function ensureConsoleBuilt(
   const started = performance.now();
   const reason = await staleReason(outDir);
   if (reason === undefined) return { built: false, ms: performance.now() - started };
+  // a runtime image ships the built console without its sources (Dockerfile: npm run build:console)
+  if (!existsSync(WEB_DIR) && existsSync(path.join(outDir, 'index.html')))
+    return { built: false, ms: performance.now() - started };
   await buildConsole({ outDir, minify: true });
   return { built: true, reason, ms: performance.now() - started };
 }
@@ -232,4 +236,14 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
       process.exit(1);
     },
   );
+}
+
+function findRoot(from: string): string {
+  let dir = from;
+  while (!existsSync(path.join(dir, 'package.json'))) {
+    const up = path.dirname(dir);
+    if (up === dir) return path.resolve(from, '../..');
+    dir = up;
+  }
+  return dir;
 }
