@@ -7,6 +7,8 @@ import path from 'node:path';
 import { getModel, MODELS } from '../devices/index.ts';
 import { type AlertChange, AlertService, type StoredAlert } from './alerts/service.ts';
 import { ConsoleHub } from './console/hub.ts';
+import { DrillRunner } from './drills/runner.ts';
+import { loadScenarios, type ScenarioFile } from './drills/scenario.ts';
 import type { Scope } from './registry/port.ts';
 import { RulesModule } from './rules/module.ts';
 import type { TwilioWebhookDeps } from './http/routes/twilio.ts';
@@ -80,6 +82,9 @@ export class GridWatch {
   stats!: AlertStatsService;
   http!: HttpServer;
   fleet?: SimulatedFleet;
+  /** drills: scenarios, runner, after-action reports (issue 6) */
+  drills?: DrillRunner;
+  private scenarios: ScenarioFile[] = [];
   private readonly clock: Clock;
   private readonly root: string;
   private started = false;
@@ -100,12 +105,15 @@ export class GridWatch {
     const { config, log } = this;
     mkdirSync(config.dataDir, { recursive: true });
     if (config.role === 'worker') return this.startWorker();
+    // scenario files are configuration: a broken one stops the start before anything runs
+    this.scenarios = loadScenarios(path.resolve(this.root, config.drills.dir));
     try {
       this.redis = await this.add(new RedisModule(config.redis, config.dataDir, log.child({ module: 'redis' })));
       await this.startStores();
       await this.startEscalation();
       await this.startRules();
       await this.startDeviceSide();
+      await this.startDrills();
       await this.startHttp();
       if (config.demo.enabled) await this.startDemo();
       for (const w of this.warnings()) log.warn(w);
@@ -164,6 +172,7 @@ export class GridWatch {
   private alertChanged(alert: StoredAlert, change: AlertChange): void {
     this.escalator?.onAlertChange(alert, change);
     this.consoleHub?.alertChanged(alert, change);
+    this.drills?.onAlertChange(alert, change);
   }
 
   /**
@@ -258,6 +267,8 @@ export class GridWatch {
     const recipients = new RecipientResolver(this.registry, () => this.clock.now(), undefined, {
       roster: this.roster,
       log: this.log.child({ module: 'recipients' }),
+      // a drill alert is texted to its drill's participants only, and to nobody when no drill runs for it
+      drillAudience: (alert) => this.drills?.audienceFor(alert),
     });
     this.registry.onStaffChange(() => recipients.invalidate());
     this.escalator = await this.add(
@@ -359,6 +370,28 @@ export class GridWatch {
     await this.add(this.broker);
   }
 
+  /** Drills: after the broker (drill devices publish through it), before the HTTP API that controls them. */
+  private async startDrills(): Promise<void> {
+    const { config, log } = this;
+    const host = ['0.0.0.0', '::', ''].includes(config.mqtt.host) ? '127.0.0.1' : config.mqtt.host;
+    this.drills = await this.add(
+      new DrillRunner({
+        database: this.database,
+        registry: this.registry,
+        alerts: this.alerts,
+        notifications: this.notifications,
+        sms: this.sms,
+        live: this.consoleHub,
+        clock: this.clock,
+        logger: log.child({ module: 'drills' }),
+        scenarios: this.scenarios,
+        getModel,
+        mqtt: { url: () => `mqtt://${host}:${this.broker.ports.tcp}`, baseTopic: config.mqtt.baseTopic },
+        timezone: config.timezone,
+      }),
+    );
+  }
+
   private async startHttp(): Promise<void> {
     const { config, log, registry, metrics } = this;
     await this.add(this.consoleHub);
@@ -382,6 +415,7 @@ export class GridWatch {
       commands: this.commands,
       deviceRejects: this.pipeline.rejects,
       stats: this.stats,
+      drills: this.drills,
       warnings: () => this.warnings(),
       twilio: this.twilioWebhooks(),
       metricsText: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),

@@ -214,6 +214,14 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false },
     ),
+    /** Drills (issue 6): scenario files, validated at start like the rest of the configuration. */
+    drills: Type.Object(
+      {
+        /** directory of the scenario files (*.yaml, *.yml, *.json), relative to the project */
+        dir: Type.String({ minLength: 1 }),
+      },
+      { additionalProperties: false },
+    ),
     demo: Type.Object(
       {
         /** Simulated devices publish over real MQTT; on in the embedded default, off with a deployment file. */

@@ -18,6 +18,7 @@ import {
   CONSOLE_PROTOCOL_VERSION,
   type ConsoleAlertChange,
   type ConsoleNotification,
+  type DrillLiveEvent,
   type NotificationEvent,
   type ServerMessage,
   seqAfter,
@@ -32,7 +33,9 @@ import type { Scope, Staff } from '../registry/port.ts';
 /** What the stream carries besides the client message: where it belongs, for the scope filter. */
 interface StreamEvent {
   gridId?: string;
-  msg: Omit<AlertEvent, 'seq'> | Omit<NotificationEvent, 'seq'>;
+  /** an event of several grids (a drill): seen by staff of any of them */
+  gridIds?: string[];
+  msg: Omit<AlertEvent, 'seq'> | Omit<NotificationEvent, 'seq'> | Omit<DrillLiveEvent, 'seq'>;
 }
 
 /** One connected console, whatever the socket library. */
@@ -137,6 +140,11 @@ export class ConsoleHub implements Module {
     void this.append({ gridId: alert?.gridId, msg: { type: 'notification', notification } });
   }
 
+  /** For the drill runner: a drill changed; its grids' staff and everyone with the `all` scope see it. */
+  drillChanged(ev: Omit<DrillLiveEvent, 'seq' | 'type'>, gridIds: readonly string[]): void {
+    void this.append({ gridIds: [...gridIds], msg: { type: 'drill', ...ev } });
+  }
+
   private async append(ev: StreamEvent): Promise<void> {
     try {
       await this.deps.redis.xadd(
@@ -234,7 +242,11 @@ export class ConsoleHub implements Module {
 
   private visible(state: ClientState, ev: StreamEvent): boolean {
     const { scope } = state.client;
-    return scope.all || (ev.gridId !== undefined && scope.gridIds.includes(ev.gridId));
+    return (
+      scope.all ||
+      (ev.gridId !== undefined && scope.gridIds.includes(ev.gridId)) ||
+      (ev.gridIds?.some((g) => scope.gridIds.includes(g)) ?? false)
+    );
   }
 
   private deliver(state: ClientState, seq: string, ev: StreamEvent, text?: { value?: string }): void {

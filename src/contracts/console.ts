@@ -6,8 +6,8 @@
  * 2. It sends `hello` with the protocol version and, after a reconnect, `since`: the `seq` of the last event it
  *    applied. The server answers `welcome`, then either the missed events (each once, in order) followed by
  *    `caught-up`, or — first connect, or `since` too old to replay — a `snapshot` of every open alert it may see.
- * 3. Then live `alert` / `notification` events, in the order they happened on every node, only those the signed-in
- *    person may see (their grids; the director their community; the duty officer and admins everything).
+ * 3. Then live `alert` / `notification` / `drill` events, in the order they happened on every node, only those the
+ *    signed-in person may see (their grids; the director their community; the duty officer and admins everything).
  *
  * `seq` is opaque and increasing (Redis stream ids compare as `<ms>-<n>`; compare with `seqAfter`). A client drops an
  * event whose seq is not after the last one applied, so a replay overlapping live events never applies one twice.
@@ -16,6 +16,7 @@
  * Close codes: 4400 bad message or unsupported version, 4401 not signed in / session ended, 4403 origin refused.
  */
 import { type Static, Type } from 'typebox';
+import { DRILL_CHANGES, DrillDetailSchema, DrillSummarySchema } from '../drills/schemas.ts';
 import { AlertSchema } from '../http/schemas.ts';
 
 export const CONSOLE_PROTOCOL_VERSION = 1;
@@ -102,6 +103,20 @@ export const NotificationEventSchema = Type.Object({
   notification: ConsoleNotificationSchema,
 });
 
+/**
+ * A drill changed (issue 6): started, paused, resumed, an inject fired, a task done, a message, one of its alerts,
+ * a note or rating, ended. Sent to everyone with the `all` scope and to staff of the drill's grids (its scope and
+ * its participants' grids). Protocol version 1 still: a console that does not know the type ignores it.
+ */
+export const DrillEventSchema = Type.Object({
+  type: Type.Literal('drill'),
+  seq: Seq,
+  drillId: Type.String(),
+  change: Type.Enum([...DRILL_CHANGES]),
+  drill: DrillSummarySchema,
+  detail: Type.Optional(DrillDetailSchema),
+});
+
 export const CaughtUpSchema = Type.Object({ type: Type.Literal('caught-up'), seq: Seq, replayed: Type.Integer() });
 export const PongSchema = Type.Object({ type: Type.Literal('pong') });
 export const ErrorMessageSchema = Type.Object({
@@ -115,6 +130,7 @@ export const ServerMessageSchema = Type.Union([
   SnapshotSchema,
   AlertEventSchema,
   NotificationEventSchema,
+  DrillEventSchema,
   CaughtUpSchema,
   PongSchema,
   ErrorMessageSchema,
@@ -122,6 +138,7 @@ export const ServerMessageSchema = Type.Union([
 export type ServerMessage = Static<typeof ServerMessageSchema>;
 export type AlertEvent = Static<typeof AlertEventSchema>;
 export type NotificationEvent = Static<typeof NotificationEventSchema>;
+export type DrillLiveEvent = Static<typeof DrillEventSchema>;
 
 /** Is sequence `a` after `b`? (`<ms>-<n>`, compared numerically part by part) */
 export function seqAfter(a: string, b: string | undefined): boolean {

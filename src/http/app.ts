@@ -38,6 +38,8 @@ import { type RosterApi, rosterRoutes } from './routes/roster.ts';
 import { staffRoutes } from './routes/staff.ts';
 import { wsRoutes } from './routes/ws.ts';
 import type { ConsoleHub } from '../console/hub.ts';
+import type { DrillRunner } from '../drills/runner.ts';
+import { drillRoutes } from './routes/drills.ts';
 import { ErrorBody } from './schemas.ts';
 
 declare module 'fastify' {
@@ -105,6 +107,8 @@ export interface HttpDeps {
   stats?: Pick<AlertStatsService, 'overview' | 'alerts'>;
   /** The built operations console (src/console/build.ts): served at / and /assets/ when given. */
   consoleDir?: string;
+  /** Drills: scenarios, running drills, reports (GET/POST /api/v1/drills…, served when given). */
+  drills?: DrillRunner;
 }
 
 export class HttpError extends Error {
@@ -223,6 +227,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
   if (deps.stats) await app.register(statsRoutes, { deps, stats: deps.stats, prefix: '/api/v1' });
   if (deps.accessLog) await app.register(accessLogRoutes, { deps, accessLog: deps.accessLog, prefix: '/api/v1' });
   if (deps.roster) await app.register(rosterRoutes, { deps, roster: deps.roster, prefix: '/api/v1' });
+  if (deps.drills) await app.register(drillRoutes, { deps, drills: deps.drills, prefix: '/api/v1' });
   if (deps.twilio) await app.register(twilioWebhookRoutes, { deps, twilio: deps.twilio });
   if (deps.consoleHub)
     await app.register(wsRoutes, {

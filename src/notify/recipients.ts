@@ -35,10 +35,29 @@ export interface DutyLookup {
   substituteFor(staffId: string, query: { role?: Role; gridId?: string; at?: number }): Promise<string | undefined>;
 }
 
+/** Who may be texted about a drill alert: the participants of the drill it belongs to (issue 6). */
+export interface DrillAudience {
+  drillId: string;
+  staffIds: ReadonlySet<string>;
+  /** the scenario names residents' emergency contacts as participants */
+  emergencyContacts: boolean;
+}
+
+/** The alert as the resolver sees it: where it is, and for drills which alert it is. */
+export type RecipientAlert = Pick<Alert, 'householdId' | 'gridId' | 'communityId'> &
+  Partial<Pick<Alert, 'id' | 'drill' | 'deviceId' | 'buildingId' | 'evidence'>>;
+
 export interface RecipientResolverOptions {
   roster?: DutyLookup;
   /** substitutions (debug) and off-duty people kept or an unreadable roster (warn); ids only, never phones */
   log?: Pick<Logger, 'debug' | 'warn'>;
+  /**
+   * Drill alerts only: the participants of the running drill the alert belongs to, or undefined when no drill is
+   * running for it. Recipients outside the audience are dropped (residents' emergency contacts too, unless the
+   * scenario names them); with no drill running nobody is texted. Without this hook drill alerts are resolved like
+   * real ones.
+   */
+  drillAudience?: (alert: RecipientAlert) => DrillAudience | undefined | Promise<DrillAudience | undefined>;
 }
 
 /** How far a chain of substitutes is followed (A off → B off → C off → D). */
@@ -65,10 +84,7 @@ export class RecipientResolver {
   ) {}
 
   /** Everyone a step's `to` list reaches for this alert, each phone once, in the order of the list. */
-  async resolve(
-    to: readonly string[],
-    alert: Pick<Alert, 'householdId' | 'gridId' | 'communityId'>,
-  ): Promise<Recipient[]> {
+  async resolve(to: readonly string[], alert: RecipientAlert): Promise<Recipient[]> {
     await this.loadStaff();
     const at = this.now();
     const out: Recipient[] = [];
@@ -99,7 +115,36 @@ export class RecipientResolver {
         add(await this.onDuty(s, as, role, alert.gridId, at));
       }
     }
-    return out;
+    return alert.drill && this.opts.drillAudience ? this.drillOnly(out, alert) : out;
+  }
+
+  /** A drill alert's recipients: only the drill's participants, nobody when no drill is running for it. */
+  private async drillOnly(out: Recipient[], alert: RecipientAlert): Promise<Recipient[]> {
+    const audience = await this.opts.drillAudience!(alert);
+    if (!audience) {
+      this.opts.log?.warn(
+        { event: 'drill_alert_without_drill', alertId: alert.id, dropped: out.length },
+        'drill alert with no drill running for it: nobody is texted',
+      );
+      return [];
+    }
+    const kept = out.filter((r) =>
+      r.staffId !== undefined
+        ? audience.staffIds.has(r.staffId)
+        : r.as === 'emergency_contacts' && audience.emergencyContacts,
+    );
+    if (kept.length < out.length) {
+      this.opts.log?.debug(
+        {
+          event: 'drill_recipients_dropped',
+          alertId: alert.id,
+          drillId: audience.drillId,
+          dropped: out.length - kept.length,
+        },
+        'drill alert: recipients who are not participants are not texted',
+      );
+    }
+    return kept;
   }
 
   /** Forget the cached staff list (after an account changed). */

@@ -6,6 +6,7 @@
  */
 import { type Kysely, type Migration, sql } from 'kysely';
 import { deviceCommands008 } from '../commands/service.ts';
+import { drills009 } from '../drills/store.ts';
 import { dutyRoster006 } from '../notify/roster.ts';
 import { notificationBatches005, notifications004 } from '../notify/store.ts';
 import { consoleSessions007 } from '../registry/access-log.ts';
@@ -279,4 +280,5 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '006_duty_roster': dutyRoster006,
   '007_console_sessions': consoleSessions007,
   '008_device_commands': deviceCommands008,
+  '009_drills': drills009,
 };

@@ -2,6 +2,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { Clock } from '../../src/clock/clock.ts';
 import { loadConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
 import { createLogger } from '../../src/logger.ts';
@@ -30,7 +31,15 @@ export interface TestNode {
   stop: (opts?: { keepData?: boolean }) => Promise<void>;
 }
 
-export async function startNode(env: Record<string, string> = {}, dataDir?: string): Promise<TestNode> {
+/**
+ * `opts.clock`: the node's Clock (a VirtualClock runs rules, escalation steps and drills on test time; HTTP, MQTT,
+ * Redis and BullMQ still run in real time).
+ */
+export async function startNode(
+  env: Record<string, string> = {},
+  dataDir?: string,
+  opts: { clock?: Clock } = {},
+): Promise<TestNode> {
   const dir = dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'gw-node-'));
   const config = loadConfig({
     cwd: ROOT,
@@ -48,7 +57,7 @@ export async function startNode(env: Record<string, string> = {}, dataDir?: stri
       ...env,
     },
   });
-  const system = new GridWatch(config, createLogger(config.log.level), { root: ROOT });
+  const system = new GridWatch(config, createLogger(config.log.level), { root: ROOT, clock: opts.clock });
   await system.start();
   const base = `http://127.0.0.1:${system.http.port}`;
   const api: TestNode['api'] = async (method, url, body, token) => {
