@@ -44,12 +44,14 @@ interface Manifest {
  * - `pino`: src/notify/templates.ts imports the logger for `maskName`; the console only uses its titles.
  * - `typebox`: src/contracts/console.ts builds its message schemas at load time; the console uses only `seqAfter`
  *   and the constants (it trusts its own server and validates nothing), so the schema builders become no-ops
- *   instead of 77 KB of TypeBox. Types still come from the real modules (`import type`).
+ *   instead of 77 KB of TypeBox. Types still come from the real modules (`import type`). A stub schema's
+ *   `properties` answers every name with another stub, so a shared schema built from a part of another one
+ *   (`Other.properties.trigger`) loads as well, and spreading them (`...Other.properties`) adds nothing.
  */
 const SERVER_ONLY: Record<string, string> = {
   pino: 'export const pino = () => { throw new Error("pino is not in the browser bundle"); };',
   typebox:
-    'const schema = () => ({});\n' +
+    'const schema = () => ({ properties: new Proxy({}, { get: () => ({}) }) });\n' +
     'export const Type = new Proxy({}, { get: () => schema });\n' +
     'export default Type;',
 };

@@ -3,14 +3,15 @@ import type { ComponentChildren, FunctionComponent } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { ApiError, api } from './api.ts';
 import { ErrorBox, Loading, Toasts, useNow } from './components.tsx';
-import { type Key, setLang, setTimezone, settings, t } from './i18n.ts';
+import { activeDrills, showDrills, unwatchDrills, watchDrills } from './drills.ts';
+import { bi, type Key, setLang, setTimezone, settings, t } from './i18n.ts';
 import { live, POLL_MS } from './live.ts';
 import { BoardPage } from './pages/board.tsx';
 import { LoginPage } from './pages/login.tsx';
 import { MobilePage } from './pages/mobile.tsx';
 import { loadPeople, resetPeople } from './people.ts';
 import { loadPlaces, resetPlaces } from './places.ts';
-import { navigate, type Route, useRoute } from './router.ts';
+import { href, navigate, type Route, useRoute } from './router.ts';
 import { homeRoute, isAdmin, loadSession, logout, session } from './session.ts';
 import { useStore } from './store.ts';
 import type { Me } from './types.ts';
@@ -27,6 +28,9 @@ const pages = {
   roster: () => import('./pages/roster.tsx').then((m) => m.RosterPage),
   staff: () => import('./pages/staff.tsx').then((m) => m.StaffPage),
   accessLog: () => import('./pages/access-log.tsx').then((m) => m.AccessLogPage),
+  drills: () => import('./pages/drills.tsx').then((m) => m.DrillsPage),
+  drill: () => import('./pages/drill.tsx').then((m) => m.DrillPage),
+  drillReport: () => import('./pages/drill-report.tsx').then((m) => m.DrillReportPage),
 };
 
 // biome-ignore lint/suspicious/noExplicitAny: a page module's component, whatever its props; Lazy passes them through
@@ -69,6 +73,7 @@ const NAV: NavItem[] = [
   { path: '/devices', key: 'nav_devices', show: () => true },
   { path: '/outbox', key: 'nav_outbox', show: () => true },
   { path: '/roster', key: 'nav_roster', show: () => true },
+  { path: '/drills', key: 'nav_drills', show: showDrills },
   { path: '/staff', key: 'nav_staff', show: isAdmin },
   { path: '/access-log', key: 'nav_access_log', show: isAdmin },
 ];
@@ -87,6 +92,7 @@ export function App() {
     const cur = session.get();
     if (cur.state === 'in') {
       live.start(cur.me);
+      watchDrills(cur.me);
       void loadPlaces();
       void loadPeople(isAdmin(cur.me));
       // the community's time zone until the live channel's welcome says it
@@ -96,6 +102,7 @@ export function App() {
       );
     } else if (cur.state === 'out') {
       live.stop();
+      unwatchDrills();
       resetPlaces();
       resetPeople();
     }
@@ -121,6 +128,7 @@ export function App() {
 
 function Shell({ me }: { me: Me }) {
   const route = useRoute();
+  useStore(activeDrills); // the drills entry comes and goes with a drill one takes part in
   useEffect(() => {
     if (route.path === '/') navigate(homeRoute(me), true);
   }, [route.path, me]);
@@ -179,7 +187,7 @@ function Shell({ me }: { me: Me }) {
           })}
         </nav>
       </header>
-      <Banners />
+      <Banners route={route} />
       <main id="main" tabIndex={-1}>
         <Page route={route} me={me} />
       </main>
@@ -219,6 +227,13 @@ function Page({ route, me }: { route: Route; me: Me }): ComponentChildren {
       return isAdmin(me) ? <Lazy load={pages.staff} props={{ me }} /> : <Forbidden />;
     case 'access-log':
       return isAdmin(me) ? <Lazy load={pages.accessLog} props={{}} /> : <Forbidden />;
+    case 'drills':
+      if (!id) return <Lazy load={pages.drills} props={{ me }} />;
+      return route.parts[2] === 'report' ? (
+        <Lazy key={`${id}/report`} load={pages.drillReport} props={{ id, me }} />
+      ) : (
+        <Lazy key={id} load={pages.drill} props={{ id, me }} />
+      );
     default:
       return (
         <div class="page">
@@ -260,10 +275,21 @@ function ConnIndicator() {
   );
 }
 
-function Banners() {
+function Banners({ route }: { route: Route }) {
   const s = useStore(live.state);
+  const drills = useStore(activeDrills);
   return (
     <div class="banners">
+      {drills.active
+        // the drill's own pages carry the big banner
+        .filter((d) => !(route.parts[0] === 'drills' && route.parts[1] === d.id))
+        .map((d) => (
+          <div key={d.id} class="banner banner-drill" role="status" data-testid={`drill-running-banner-${d.id}`}>
+            <strong aria-hidden="true">{t('dr_banner')}</strong>
+            <span>{t(d.status === 'paused' ? 'dr_paused_banner' : 'dr_running_banner', { name: bi(d.name) })}</span>
+            <a href={href('drills', d.id)}>{t('dr_open')}</a>
+          </div>
+        ))}
       {s.smsOutbox ? (
         <div class="banner banner-outbox" role="alert" data-testid="sms-outbox-banner">
           <strong aria-hidden="true">⚠</strong>

@@ -10,6 +10,9 @@ import { alertTitle as templateTitle } from '../../notify/templates.ts';
 import type { AccessKind } from '../../registry/access-log.ts';
 import type { Colour, Role } from '../../registry/types.ts';
 import type { VisitOutcome } from '../../visits/service.ts';
+import type { ObjectiveResultKind } from '../../drills/report.ts';
+import type { DrillType } from '../../drills/scenario.ts';
+import type { DrillStatus, Rating } from '../../drills/store.ts';
 import { Store } from './store.ts';
 
 export type Lang = 'zh' | 'en';
@@ -94,6 +97,7 @@ const zh = {
   nav_staff: '人员管理',
   nav_access_log: '访问日志',
   nav_roster: '值班表',
+  nav_drills: '应急演练',
   nav_label: '主导航',
   // connection
   conn_live: '实时',
@@ -316,6 +320,153 @@ const zh = {
   ro_any_role: '所有角色',
   ro_any_grid: '所有网格',
   ro_active_now: '生效中',
+  // drills (issue 6)
+  dr_title: '应急演练',
+  dr_scenarios: '演练脚本',
+  dr_scenarios_empty: '没有演练脚本（config/drills）',
+  dr_type: '类型',
+  dr_scope: '范围',
+  dr_objectives: '目标',
+  dr_injects_n: '注入 {n} 项',
+  dr_minutes: '约 {n} 分钟',
+  dr_start: '开始演练',
+  dr_start_confirm: '开始演练「{name}」？参与人员会收到带【演练】字样的短信。',
+  dr_started: '演练已开始',
+  dr_unavailable: '本社区无法运行：{problems}',
+  dr_active_link: '演练进行中，打开',
+  dr_history: '演练记录',
+  dr_history_hint: '按社区列出，可逐季度对比目标达成情况',
+  dr_history_empty: '尚无演练记录',
+  dr_community: '社区：{name}',
+  dr_date: '日期',
+  dr_scenario: '脚本',
+  dr_status: '状态',
+  dr_duration: '演练用时',
+  dr_progress: '进度',
+  dr_result: '目标',
+  dr_result_counts: '达成 {met} · 未达成 {missed}',
+  dr_progress_short: '注入 {fi}/{ti} · 任务 {td}/{tt}',
+  dr_open: '打开',
+  dr_report: '评估报告',
+  dr_all_scenarios: '全部脚本',
+  dr_banner: '【演练 DRILL】',
+  dr_banner_sub: '这是演练，不是真实事件。演练告警和短信都带有【演练】字样。',
+  dr_running_banner: '演练进行中：{name}',
+  dr_paused_banner: '演练已暂停：{name}',
+  dr_clock: '演练时间',
+  dr_clock_hint: '自开始起的时间，不含暂停',
+  dr_pause: '暂停',
+  dr_resume: '继续',
+  dr_end: '结束演练',
+  dr_end_confirm: '结束演练？尚未处理的演练告警将被撤销，之后可查看评估报告。',
+  dr_paused_toast: '演练已暂停：计时和注入暂停',
+  dr_resumed_toast: '演练继续',
+  dr_ended_toast: '演练已结束',
+  dr_started_by: '{who} 于 {t} 开始',
+  dr_ended_at: '{who} 于 {t} 结束',
+  dr_counts: '注入 {fi}/{ti} · 任务 {td}/{tt} · 演练告警 {a} · 参与人员 {p}',
+  dr_injects: '注入清单（MSEL）',
+  dr_time: '时间',
+  dr_inject: '注入',
+  dr_trigger: '触发方式',
+  dr_state: '状态',
+  dr_at: '开始后 {t}',
+  dr_manual: '手动触发',
+  dr_after_inject: '「{what}」触发后 {d}',
+  dr_after_task: '「{what}」完成后 {d}',
+  dr_due: '预计 {t}',
+  dr_fire: '触发',
+  dr_fire_early: '提前触发',
+  dr_fired_toast: '已触发：{what}',
+  dr_by_schedule: '按计划',
+  dr_inject_error: '失败：{msg}',
+  dr_alerts: '演练告警',
+  dr_alerts_empty: '尚无演练告警',
+  dr_alerts_closed: '已关闭的演练告警（{n}）',
+  dr_real: '演练期间的真实告警：{n}',
+  dr_real_hint: '真实告警照常处理，显示在告警看板上，不计入演练。',
+  dr_real_link: '打开告警看板',
+  dr_tasks: '任务',
+  dr_tasks_empty: '本脚本没有任务',
+  dr_task_done: '完成',
+  dr_task_done_toast: '任务已完成：{what}',
+  dr_task_for: '负责：{role}',
+  dr_task_issued: '下达于 {t}',
+  dr_task_done_by: '{who} 于 {t} 完成',
+  dr_task_households: '住户 {n} 户：',
+  dr_messages: '通报',
+  dr_messages_empty: '尚无通报',
+  dr_sms_n: '短信 {n} 条',
+  dr_notes: '评估记录',
+  dr_notes_empty: '尚无评估记录',
+  dr_note_label: '评估记录内容',
+  dr_note_placeholder: '观察到的情况、问题和改进建议',
+  dr_note_submit: '添加记录',
+  dr_ratings: '目标与评级（HSEEP：P / S / M / U）',
+  dr_rating_none: '未评级',
+  dr_rated: '{who} 评为 {r}',
+  dr_rating_for: '为「{what}」评级',
+  dr_participants: '参与人员（{n}）',
+  dr_as: '身份',
+  dr_roles: '参与角色',
+  dr_report_link: '评估报告',
+  dr_back: '返回演练列表',
+  dr_dur_m: '{m}分钟',
+  dr_dur_h: '{h}小时',
+  dr_target_first_ack: '首次确认 ≤ {d}',
+  dr_target_all_acked: '全部告警确认 ≤ {d}',
+  dr_target_tasks: '任务完成 ≤ {d}（自下达起）',
+  dr_target_tasks_start: '任务完成 ≤ {d}（自演练开始）',
+  dr_target_injects: '注入处置 ≤ {d}',
+  rp_title: '评估报告',
+  rp_provisional: '演练仍在进行：以下为临时结果，仍会变化。',
+  rp_generated: '生成于 {t}',
+  rp_download: '下载：',
+  rp_html: '打印版（HTML）',
+  rp_csv: 'CSV',
+  rp_json: 'JSON',
+  rp_back: '返回演练',
+  rp_objectives: '目标达成情况',
+  rp_objective: '目标',
+  rp_target: '要求',
+  rp_measured: '实测',
+  rp_result: '结果',
+  rp_rating: '评级',
+  rp_summary: '达成 {met} 项，未达成 {missed} 项，进行中 {pending} 项',
+  rp_chart: '事件时间线（演练时间）',
+  rp_timeline: '时间线',
+  rp_event: '事件',
+  rp_who: '人员',
+  rp_participants: '人员响应时间',
+  rp_person: '人员',
+  rp_notified: '收到短信',
+  rp_acked: '确认',
+  rp_response: '响应用时',
+  rp_first_task: '首个任务完成',
+  rp_tasks_done: '完成任务',
+  rp_sms: '短信',
+  rp_alerts: '演练告警',
+  rp_opened: '产生',
+  rp_ack_after: '确认用时',
+  rp_tasks: '任务',
+  rp_took: '用时',
+  rp_notifications: '短信：共 {total} · 已发出 {sent} · 已送达 {delivered} · 失败 {failed} · 暂缓 {held}',
+  rp_failed: '发送失败的短信',
+  rp_failed_none: '没有发送失败的短信',
+  rp_recipient: '接收人',
+  rp_notes: '评估记录',
+  rp_real: '演练期间的真实告警（照常处理）',
+  rp_none: '无',
+  rp_mk_alert: '产生告警',
+  rp_mk_good: '确认 / 完成',
+  rp_mk_stop: '暂停 / 结束 / 撤销',
+  rp_mk_bad: '短信失败',
+  rp_lane_drill: '演练',
+  rp_lane_inject: '注入',
+  rp_lane_alert: '告警',
+  rp_lane_task: '任务',
+  rp_lane_sms: '短信',
+  rp_lane_note: '评估',
   // misc
   page_not_found: '页面不存在',
   back_to_board: '返回告警看板',
@@ -494,6 +645,52 @@ const CATEGORY = {
   supplies: { zh: '物资', en: 'Supplies' },
   visit: { zh: '走访', en: 'Visits' },
 } satisfies Record<Category, Label>;
+const DRILL_TYPE = {
+  fire: { zh: '火灾', en: 'Fire' },
+  ebike_fire: { zh: '电动车火灾', en: 'E-bike fire' },
+  flood: { zh: '暴雨内涝', en: 'Flood' },
+  power_cut: { zh: '停电', en: 'Power cut' },
+  sewage_overflow: { zh: '污水外溢', en: 'Sewage overflow' },
+  lone_elderly: { zh: '独居老人应急', en: 'Lone elderly emergency' },
+  gas_leak: { zh: '燃气泄漏', en: 'Gas leak' },
+  earthquake: { zh: '地震', en: 'Earthquake' },
+  epidemic: { zh: '疫情', en: 'Epidemic' },
+  other: { zh: '其他', en: 'Other' },
+} satisfies Record<DrillType, Label>;
+const DRILL_STATUS = {
+  running: { zh: '进行中', en: 'Running' },
+  paused: { zh: '已暂停', en: 'Paused' },
+  ended: { zh: '已结束', en: 'Ended' },
+} satisfies Record<DrillStatus, Label>;
+const INJECT_KIND: Labels = {
+  device_event: { zh: '设备事件', en: 'Device event' },
+  message: { zh: '通报', en: 'Message' },
+  task: { zh: '任务', en: 'Task' },
+};
+const INJECT_STATE: Labels = {
+  fired: { zh: '已触发', en: 'Fired' },
+  scheduled: { zh: '待触发', en: 'Scheduled' },
+  waiting: { zh: '等待前序', en: 'Waiting' },
+  manual: { zh: '待手动触发', en: 'Manual' },
+};
+const TASK_STATUS: Labels = {
+  pending: { zh: '未下达', en: 'Not issued' },
+  open: { zh: '进行中', en: 'Open' },
+  done: { zh: '已完成', en: 'Done' },
+};
+const OBJECTIVE_RESULT = {
+  met: { zh: '达成', en: 'Met' },
+  missed: { zh: '未达成', en: 'Missed' },
+  pending: { zh: '进行中', en: 'Pending' },
+} satisfies Record<ObjectiveResultKind, Label>;
+/** HSEEP's rating of how an objective was performed. */
+const RATING = {
+  P: { zh: '顺利完成（P）', en: 'Performed without challenges (P)' },
+  S: { zh: '基本完成，有些问题（S）', en: 'Performed with some challenges (S)' },
+  M: { zh: '勉强完成，问题较大（M）', en: 'Performed with major challenges (M)' },
+  U: { zh: '未能完成（U）', en: 'Unable to be performed (U)' },
+} satisfies Record<Rating, Label>;
+
 /** What the grid worker does, per alert type (the phone page): more than the SMS has room for. */
 const TODO: Labels = {
   sos: {
@@ -567,6 +764,20 @@ export const commandLabel = (c: string) => label(COMMAND, c);
 export const kindLabel = (k: string | undefined) => label(KIND, k);
 export const categoryLabel = (c: string) => label(CATEGORY, c);
 export const accessKindLabel = (k: string) => label(ACCESS_KIND, k);
+export const drillTypeLabel = (x: string) => label(DRILL_TYPE, x);
+export const drillStatusLabel = (x: string) => label(DRILL_STATUS, x);
+export const injectKindLabel = (x: string) => label(INJECT_KIND, x);
+export const injectStateLabel = (x: string) => label(INJECT_STATE, x);
+export const taskStatusLabel = (x: string) => label(TASK_STATUS, x);
+export const objectiveResultLabel = (x: string) => label(OBJECTIVE_RESULT, x);
+export const ratingLabel = (x: string) => label(RATING, x);
+export const RATINGS = Object.keys(RATING) as Rating[];
+
+/** A server text in both languages (scenario names, inject titles, objectives): the current language's. */
+export function bi(text: { zh: string; en: string } | undefined): string {
+  if (!text) return '';
+  return text[settings.get().lang] || text.zh;
+}
 
 export function alertTitle(type: string): string {
   return templateTitle(type, settings.get().lang);
@@ -652,6 +863,17 @@ export function fmtAge(ms: number): string {
   const h = Math.floor(m / 60);
   if (h < 24) return t('age_h', { h, m: m % 60 });
   return t('age_d', { d: Math.floor(h / 24), h: h % 24 });
+}
+
+/** Drill time (seconds since the start): +01:30, +1:02:05 */
+export function fmtDrillTime(s: number | undefined | null, sign = true): string {
+  if (s === undefined || s === null || Number.isNaN(s)) return '—';
+  const total = Math.max(0, Math.floor(s));
+  const h = Math.floor(total / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const sec = total % 60;
+  const two = (n: number) => String(n).padStart(2, '0');
+  return `${sign ? '+' : ''}${h ? `${h}:` : ''}${two(m)}:${two(sec)}`;
 }
 
 /** A duration in seconds, rounded for statistics: 42秒 / 3分12秒 / 1小时5分 */

@@ -4,7 +4,8 @@
  * - Sends `hello` with the protocol version and, when it holds state from before (this tab's sessionStorage, or
  *   memory after a drop), `since`: the seq of the last event it applied. It applies `snapshot`, `alert` and
  *   `notification` messages; an event whose seq is not after the last applied one is dropped (`seqAfter`), so a
- *   replay overlapping live events never applies one twice. Anything else it does not understand is ignored.
+ *   replay overlapping live events never applies one twice. `drill` messages (issue 6) go to `drills`: the drill
+ *   pages refetch their drill on each. Anything else it does not understand is ignored.
  * - After a drop it reconnects with exponential backoff (1 s … 15 s, with jitter; at once when the browser says it
  *   is online again or the page becomes visible) and says so (`conn`: 'reconnecting'); it pings every 20 s and
  *   treats 50 s of silence, or the browser going offline, as a drop.
@@ -24,7 +25,16 @@ import { api } from './api.ts';
 import { setTimezone, t } from './i18n.ts';
 import { loadSession } from './session.ts';
 import { Store } from './store.ts';
-import type { Alert, ConsoleNotification, Me, NotificationRecord, Page, ServerMessage } from './types.ts';
+import type {
+  Alert,
+  ConsoleNotification,
+  DrillLiveEvent,
+  DrillSummary,
+  Me,
+  NotificationRecord,
+  Page,
+  ServerMessage,
+} from './types.ts';
 
 export type ConnState = 'idle' | 'connecting' | 'live' | 'reconnecting';
 
@@ -58,6 +68,16 @@ const INITIAL: LiveState = {
   synced: false,
 };
 
+/** Drill changes seen on the live channel: the latest summary of each drill, and the last change. */
+export interface LiveDrills {
+  /** counts the `drill` messages applied */
+  rev: number;
+  byId: ReadonlyMap<string, DrillSummary>;
+  last?: Pick<DrillLiveEvent, 'drillId' | 'change' | 'detail'>;
+}
+
+const NO_DRILLS: LiveDrills = { rev: 0, byId: new Map() };
+
 const STORAGE_KEY = 'gw.live';
 const PING_MS = 20_000;
 const SILENCE_MS = 50_000;
@@ -79,6 +99,7 @@ interface Persisted {
 
 export class LiveClient {
   readonly state = new Store<LiveState>(INITIAL);
+  readonly drills = new Store<LiveDrills>(NO_DRILLS);
   private me?: Me;
   private ws?: WebSocket;
   private attempt = 0;
@@ -137,6 +158,7 @@ export class LiveClient {
     this.notesLoaded.clear();
     this.notesQueue = [];
     this.state.set(INITIAL);
+    this.drills.set(NO_DRILLS);
   }
 
   /** Try now instead of waiting for the backoff. */
@@ -306,6 +328,17 @@ export class LiveClient {
         this.upsertNotification(msg.notification);
         this.patch({ seq: msg.seq });
         this.persistSoon();
+        return;
+      }
+      case 'drill': {
+        if (!seqAfter(msg.seq, this.state.get().seq)) return;
+        this.patch({ seq: msg.seq });
+        this.persistSoon();
+        this.drills.update((d) => ({
+          rev: d.rev + 1,
+          byId: new Map(d.byId).set(msg.drillId, msg.drill),
+          last: { drillId: msg.drillId, change: msg.change, detail: msg.detail },
+        }));
         return;
       }
       case 'caught-up': {

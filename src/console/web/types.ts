@@ -1,6 +1,8 @@
 /** Shapes of the HTTP API and the WS protocol, taken from the server's schemas (types only: nothing is bundled). */
 import type { Static } from 'typebox';
-import type { ConsoleNotification, ServerMessage } from '../../contracts/console.ts';
+import type { ConsoleNotification, DrillLiveEvent, ServerMessage } from '../../contracts/console.ts';
+import type { DrillReport } from '../../drills/report.ts';
+import type { DrillSummarySchema, DrillViewSchema, ScenarioViewSchema } from '../../drills/schemas.ts';
 import type { AccessLogEntrySchema } from '../../http/routes/access-log.ts';
 import type {
   DeviceCommandSchema,
@@ -18,7 +20,7 @@ import type {
   TimelineEntrySchema,
 } from '../../http/schemas.ts';
 
-export type { ConsoleNotification, ServerMessage };
+export type { ConsoleNotification, DrillLiveEvent, DrillReport, ServerMessage };
 export type Alert = Static<typeof AlertSchema>;
 export type TimelineEntry = Static<typeof TimelineEntrySchema>;
 export type Household = Static<typeof HouseholdSchema>;
@@ -36,6 +38,10 @@ export type Overview = Static<typeof OverviewSchema>;
 export type AlertStats = Static<typeof AlertStatsSchema>;
 export type ReadingPoint = Static<typeof ReadingPointSchema>;
 export type Staff = Static<typeof StaffSchema>;
+/** Drills (issue 6): a list row and the `drill` live message's `drill`; the drill page; a scenario. */
+export type DrillSummary = Static<typeof DrillSummarySchema>;
+export type DrillView = Static<typeof DrillViewSchema>;
+export type ScenarioView = Static<typeof ScenarioViewSchema>;
 
 export interface Page<T> {
   items: T[];

@@ -27,17 +27,9 @@ export function BoardPage({ me, focus }: { me: Me; focus?: string }) {
   const s = useStore(live.state);
   useStore(places);
   const [filter, setFilter] = useState<Filter>('all');
-  const [expanded, setExpanded] = useState<string | null>(focus ?? null);
   const all = [...s.alerts.values()].sort(byUrgency);
   const list = all.filter((a) => filter === 'all' || a.status === filter);
   const open = all.filter((a) => a.status === 'open').length;
-  const ids = all
-    .slice(0, 60)
-    .map((a) => a.id)
-    .join(',');
-  useEffect(() => {
-    for (const id of ids.split(',')) if (id) live.loadNotifications(id);
-  }, [ids]);
 
   return (
     <div class="page page-board" data-testid="page-board">
@@ -69,40 +61,65 @@ export function BoardPage({ me, focus }: { me: Me; focus?: string }) {
           {t('board_empty')}
         </p>
       ) : (
-        <div class="board">
-          {/* column titles for the eye; each row says what its values are to a screen reader */}
-          <div class="arow-grid board-head" aria-hidden="true">
-            <span>{t('col_severity')}</span>
-            <span>{t('col_type')}</span>
-            <span>{t('col_where')}</span>
-            <span>{t('col_age')}</span>
-            <span>{t('col_notified')}</span>
-            <span>{t('col_acked')}</span>
-            <span />
-          </div>
-          <ul class="plain board-list" aria-label={t('board_title')}>
-            {list.map((a) => (
-              <BoardRow
-                key={a.id}
-                alert={a}
-                me={me}
-                expanded={expanded === a.id}
-                onToggle={(resolve) => {
-                  setExpanded(expanded === a.id && !resolve ? null : a.id);
-                  if (resolve) {
-                    // the outcome choice gets the focus: keyboard users go on from there
-                    window.setTimeout(() => {
-                      document.querySelector<HTMLInputElement>(`#details-${CSS.escape(a.id)} .outcome input`)?.focus();
-                    }, 0);
-                  }
-                }}
-                onClose={() => setExpanded(null)}
-              />
-            ))}
-          </ul>
-        </div>
+        <AlertList alerts={list} me={me} focus={focus} label={t('board_title')} />
       )}
       {s.closed.length > 0 ? <RecentlyClosed alerts={s.closed} /> : null}
+    </div>
+  );
+}
+
+/** Alert rows with their actions and expandable details: the board's, and the drill page's drill alerts. */
+export function AlertList({
+  alerts: list,
+  me,
+  focus,
+  label,
+}: {
+  alerts: readonly Alert[];
+  me: Me;
+  focus?: string;
+  label: string;
+}) {
+  const [expanded, setExpanded] = useState<string | null>(focus ?? null);
+  const ids = list
+    .slice(0, 60)
+    .map((a) => a.id)
+    .join(',');
+  useEffect(() => {
+    for (const id of ids.split(',')) if (id) live.loadNotifications(id);
+  }, [ids]);
+  return (
+    <div class="board">
+      {/* column titles for the eye; each row says what its values are to a screen reader */}
+      <div class="arow-grid board-head" aria-hidden="true">
+        <span>{t('col_severity')}</span>
+        <span>{t('col_type')}</span>
+        <span>{t('col_where')}</span>
+        <span>{t('col_age')}</span>
+        <span>{t('col_notified')}</span>
+        <span>{t('col_acked')}</span>
+        <span />
+      </div>
+      <ul class="plain board-list" aria-label={label}>
+        {list.map((a) => (
+          <BoardRow
+            key={a.id}
+            alert={a}
+            me={me}
+            expanded={expanded === a.id}
+            onToggle={(resolve) => {
+              setExpanded(expanded === a.id && !resolve ? null : a.id);
+              if (resolve) {
+                // the outcome choice gets the focus: keyboard users go on from there
+                window.setTimeout(() => {
+                  document.querySelector<HTMLInputElement>(`#details-${CSS.escape(a.id)} .outcome input`)?.focus();
+                }, 0);
+              }
+            }}
+            onClose={() => setExpanded(null)}
+          />
+        ))}
+      </ul>
     </div>
   );
 }
