@@ -9,6 +9,8 @@ import { type AlertChange, AlertService, type StoredAlert } from './alerts/servi
 import { ConsoleHub } from './console/hub.ts';
 import { DrillRunner } from './drills/runner.ts';
 import { loadScenarios, type ScenarioFile } from './drills/scenario.ts';
+import { loadSupplyConfig, type SupplyConfig } from './supplies/config.ts';
+import { SupplyService } from './supplies/service.ts';
 import type { Scope } from './registry/port.ts';
 import { RulesModule } from './rules/module.ts';
 import type { TwilioWebhookDeps } from './http/routes/twilio.ts';
@@ -84,7 +86,10 @@ export class GridWatch {
   fleet?: SimulatedFleet;
   /** drills: scenarios, runner, after-action reports (issue 6) */
   drills?: DrillRunner;
+  /** emergency supplies: depots, stock, ledger, transfers (issue 7) */
+  supplies?: SupplyService;
   private scenarios: ScenarioFile[] = [];
+  private supplyConfig?: SupplyConfig;
   private readonly clock: Clock;
   private readonly root: string;
   private started = false;
@@ -107,6 +112,10 @@ export class GridWatch {
     if (config.role === 'worker') return this.startWorker();
     // scenario files are configuration: a broken one stops the start before anything runs
     this.scenarios = loadScenarios(path.resolve(this.root, config.drills.dir));
+    this.supplyConfig = loadSupplyConfig(
+      path.resolve(this.root, config.supplies.catalogueFile),
+      path.resolve(this.root, config.supplies.depotsFile),
+    );
     try {
       this.redis = await this.add(new RedisModule(config.redis, config.dataDir, log.child({ module: 'redis' })));
       await this.startStores();
@@ -114,6 +123,7 @@ export class GridWatch {
       await this.startRules();
       await this.startDeviceSide();
       await this.startDrills();
+      await this.startSupplies();
       await this.startHttp();
       if (config.demo.enabled) await this.startDemo();
       for (const w of this.warnings()) log.warn(w);
@@ -269,6 +279,8 @@ export class GridWatch {
       log: this.log.child({ module: 'recipients' }),
       // a drill alert is texted to its drill's participants only, and to nobody when no drill runs for it
       drillAudience: (alert) => this.drills?.audienceFor(alert),
+      // a supplies alert goes to the keeper of its depot
+      depotKeepers: (alert) => this.supplies?.keepersFor(alert) ?? [],
     });
     this.registry.onStaffChange(() => recipients.invalidate());
     this.escalator = await this.add(
@@ -392,6 +404,41 @@ export class GridWatch {
     );
   }
 
+  /** Emergency supplies: depots synced from config, the daily stock check; alerts through the alert service. */
+  private async startSupplies(): Promise<void> {
+    const { config, log } = this;
+    this.supplies = await this.add(
+      new SupplyService({
+        database: this.database,
+        registry: this.registry,
+        alerts: this.alerts,
+        live: this.consoleHub,
+        clock: this.clock,
+        logger: log.child({ module: 'supplies' }),
+        config: this.supplyConfig!,
+        settings: {
+          checkEveryMinutes: config.supplies.checkEveryMinutes,
+          expiringInfoDays: config.supplies.expiringInfoDays,
+          expiringMinorDays: config.supplies.expiringMinorDays,
+          sample: config.supplies.sample ?? config.demo.enabled,
+        },
+        timezone: config.timezone,
+      }),
+    );
+    const supplies = this.supplies;
+    this.registry.onStaffChange(() => {
+      supplies.refresh().catch((err: unknown) => log.warn({ err }, 'supplies: keepers not refreshed'));
+    });
+    // the sample keepers' generated passwords join the demo secrets (never a log)
+    const created = supplies.createdKeepers;
+    if (created.length > 0 && existsSync(this.demoSecretsFile())) {
+      const file = this.demoSecretsFile();
+      const data = JSON.parse(readFileSync(file, 'utf8')) as Parameters<typeof writeSecretsFile>[1];
+      const others = (data.staffPasswords ?? []).filter((p) => !created.some((c) => c.username === p.username));
+      await writeSecretsFile(file, { ...data, staffPasswords: [...others, ...created] });
+    }
+  }
+
   private async startHttp(): Promise<void> {
     const { config, log, registry, metrics } = this;
     await this.add(this.consoleHub);
@@ -416,6 +463,7 @@ export class GridWatch {
       deviceRejects: this.pipeline.rejects,
       stats: this.stats,
       drills: this.drills,
+      supplies: this.supplies,
       warnings: () => this.warnings(),
       twilio: this.twilioWebhooks(),
       metricsText: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),

@@ -222,6 +222,23 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false },
     ),
+    /** Emergency supplies (issue 7): catalogue and depots, validated at start; the periodic stock check. */
+    supplies: Type.Object(
+      {
+        /** items and quotas per reserve level (YAML), relative to the project */
+        catalogueFile: Type.String({ minLength: 1 }),
+        /** depots, keepers, supplier agreements (YAML), relative to the project; a missing file means no depots */
+        depotsFile: Type.String({ minLength: 1 }),
+        /** every depot is re-checked this often (expiry and inspection move with the calendar) */
+        checkEveryMinutes: Type.Integer({ minimum: 1, maximum: 10_080 }),
+        /** an expiring lot raises an `info` alert this many days before its expiry, a `minor` one at minorDays */
+        expiringInfoDays: Type.Integer({ minimum: 1, maximum: 3650 }),
+        expiringMinorDays: Type.Integer({ minimum: 0, maximum: 3650 }),
+        /** the sample keepers and opening stock of depots.yaml `sample`; default: on with demo.enabled */
+        sample: Type.Optional(Type.Boolean()),
+      },
+      { additionalProperties: false },
+    ),
     demo: Type.Object(
       {
         /** Simulated devices publish over real MQTT; on in the embedded default, off with a deployment file. */

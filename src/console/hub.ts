@@ -21,6 +21,7 @@ import {
   type DrillLiveEvent,
   type NotificationEvent,
   type ServerMessage,
+  type StockLiveEvent,
   seqAfter,
 } from '../contracts/console.ts';
 import { alertView } from '../http/routes/alerts.ts';
@@ -35,7 +36,13 @@ interface StreamEvent {
   gridId?: string;
   /** an event of several grids (a drill): seen by staff of any of them */
   gridIds?: string[];
-  msg: Omit<AlertEvent, 'seq'> | Omit<NotificationEvent, 'seq'> | Omit<DrillLiveEvent, 'seq'>;
+  /** also seen by staff with any of these roles, whatever their grids (stock: depot keepers) */
+  roles?: string[];
+  msg:
+    | Omit<AlertEvent, 'seq'>
+    | Omit<NotificationEvent, 'seq'>
+    | Omit<DrillLiveEvent, 'seq'>
+    | Omit<StockLiveEvent, 'seq'>;
 }
 
 /** One connected console, whatever the socket library. */
@@ -145,6 +152,14 @@ export class ConsoleHub implements Module {
     void this.append({ gridIds: [...gridIds], msg: { type: 'drill', ...ev } });
   }
 
+  /**
+   * For the supplies: stock changed at some depots; staff of the grids they serve, depot keepers and everyone with the
+   * `all` scope see it.
+   */
+  stockChanged(ev: Omit<StockLiveEvent, 'seq' | 'type'>, gridIds: readonly string[]): void {
+    void this.append({ gridIds: [...gridIds], roles: ['depot_keeper'], msg: { type: 'stock', ...ev } });
+  }
+
   private async append(ev: StreamEvent): Promise<void> {
     try {
       await this.deps.redis.xadd(
@@ -245,7 +260,8 @@ export class ConsoleHub implements Module {
     return (
       scope.all ||
       (ev.gridId !== undefined && scope.gridIds.includes(ev.gridId)) ||
-      (ev.gridIds?.some((g) => scope.gridIds.includes(g)) ?? false)
+      (ev.gridIds?.some((g) => scope.gridIds.includes(g)) ?? false) ||
+      (ev.roles?.some((r) => (state.client.staff.roles as readonly string[]).includes(r)) ?? false)
     );
   }
 

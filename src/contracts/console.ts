@@ -18,6 +18,7 @@
 import { type Static, Type } from 'typebox';
 import { DRILL_CHANGES, DrillDetailSchema, DrillSummarySchema } from '../drills/schemas.ts';
 import { AlertSchema } from '../http/schemas.ts';
+import { StockEventBodySchema } from '../supplies/schemas.ts';
 
 export const CONSOLE_PROTOCOL_VERSION = 1;
 
@@ -117,6 +118,18 @@ export const DrillEventSchema = Type.Object({
   detail: Type.Optional(DrillDetailSchema),
 });
 
+/**
+ * Stock changed at one or more depots (issue 7): a movement, a CSV import, a transfer's state, minimum levels. Carries
+ * the depots' levels of the item(s) after the change and, for transfers, the transfer. Sent to everyone with the `all`
+ * scope, to depot keepers, and to staff of the grids the depots serve. Protocol version 1 still: a console that does
+ * not know the type ignores it.
+ */
+export const StockEventSchema = Type.Object({
+  type: Type.Literal('stock'),
+  seq: Seq,
+  ...StockEventBodySchema.properties,
+});
+
 export const CaughtUpSchema = Type.Object({ type: Type.Literal('caught-up'), seq: Seq, replayed: Type.Integer() });
 export const PongSchema = Type.Object({ type: Type.Literal('pong') });
 export const ErrorMessageSchema = Type.Object({
@@ -131,6 +144,7 @@ export const ServerMessageSchema = Type.Union([
   AlertEventSchema,
   NotificationEventSchema,
   DrillEventSchema,
+  StockEventSchema,
   CaughtUpSchema,
   PongSchema,
   ErrorMessageSchema,
@@ -139,6 +153,7 @@ export type ServerMessage = Static<typeof ServerMessageSchema>;
 export type AlertEvent = Static<typeof AlertEventSchema>;
 export type NotificationEvent = Static<typeof NotificationEventSchema>;
 export type DrillLiveEvent = Static<typeof DrillEventSchema>;
+export type StockLiveEvent = Static<typeof StockEventSchema>;
 
 /** Is sequence `a` after `b`? (`<ms>-<n>`, compared numerically part by part) */
 export function seqAfter(a: string, b: string | undefined): boolean {

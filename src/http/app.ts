@@ -40,6 +40,8 @@ import { wsRoutes } from './routes/ws.ts';
 import type { ConsoleHub } from '../console/hub.ts';
 import type { DrillRunner } from '../drills/runner.ts';
 import { drillRoutes } from './routes/drills.ts';
+import type { SupplyService } from '../supplies/service.ts';
+import { supplyRoutes } from './routes/supplies.ts';
 import { ErrorBody } from './schemas.ts';
 
 declare module 'fastify' {
@@ -109,6 +111,8 @@ export interface HttpDeps {
   consoleDir?: string;
   /** Drills: scenarios, running drills, reports (GET/POST /api/v1/drills…, served when given). */
   drills?: DrillRunner;
+  /** Emergency supplies: depots, stock, ledger, transfers (GET/POST /api/v1/supplies/…, served when given). */
+  supplies?: SupplyService;
 }
 
 export class HttpError extends Error {
@@ -228,6 +232,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
   if (deps.accessLog) await app.register(accessLogRoutes, { deps, accessLog: deps.accessLog, prefix: '/api/v1' });
   if (deps.roster) await app.register(rosterRoutes, { deps, roster: deps.roster, prefix: '/api/v1' });
   if (deps.drills) await app.register(drillRoutes, { deps, drills: deps.drills, prefix: '/api/v1' });
+  if (deps.supplies) await app.register(supplyRoutes, { deps, supplies: deps.supplies, prefix: '/api/v1' });
   if (deps.twilio) await app.register(twilioWebhookRoutes, { deps, twilio: deps.twilio });
   if (deps.consoleHub)
     await app.register(wsRoutes, {

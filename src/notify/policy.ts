@@ -17,6 +17,8 @@ export const RECIPIENT_ROLES = [
   'street_duty_officer',
   'emergency_contacts',
   'device_keeper',
+  /** the keeper of the depot a supplies alert is about (src/supplies) */
+  'depot_keeper',
 ] as const;
 export type RecipientRole = (typeof RECIPIENT_ROLES)[number];
 

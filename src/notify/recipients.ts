@@ -1,8 +1,8 @@
 /**
  * Who an escalation step reaches: roles relative to the alert's place (its grid's grid workers and leader, the
  * building leaders of that grid, the community's director, the street's duty officer), the household's emergency
- * contacts, the keepers of devices (the community's IT admins), or named staff. Staff are read from the registry and
- * cached briefly; disabled accounts and accounts without a phone are never chosen.
+ * contacts, the keepers of devices (the community's IT admins), the keeper of a supply depot, or named staff. Staff
+ * are read from the registry and cached briefly; disabled accounts and accounts without a phone are never chosen.
  *
  * With a duty roster (src/notify/roster.ts), a staff recipient who is off duty at that moment, for that role and the
  * alert's grid, is replaced by their substitute, following the chain up to 3 hops when the substitute is off too and
@@ -45,7 +45,7 @@ export interface DrillAudience {
 
 /** The alert as the resolver sees it: where it is, and for drills which alert it is. */
 export type RecipientAlert = Pick<Alert, 'householdId' | 'gridId' | 'communityId'> &
-  Partial<Pick<Alert, 'id' | 'drill' | 'deviceId' | 'buildingId' | 'evidence'>>;
+  Partial<Pick<Alert, 'id' | 'drill' | 'deviceId' | 'buildingId' | 'areaId' | 'evidence'>>;
 
 export interface RecipientResolverOptions {
   roster?: DutyLookup;
@@ -58,6 +58,11 @@ export interface RecipientResolverOptions {
    * real ones.
    */
   drillAudience?: (alert: RecipientAlert) => DrillAudience | undefined | Promise<DrillAudience | undefined>;
+  /**
+   * `depot_keeper`: the staff ids of the keepers of the depot the alert is about (src/supplies). Without it, or
+   * when it names nobody, depot keepers covering the alert's community are chosen.
+   */
+  depotKeepers?: (alert: RecipientAlert) => readonly string[];
 }
 
 /** How far a chain of substitutes is followed (A off → B off → C off → D). */
@@ -105,6 +110,20 @@ export class RecipientResolver {
         if (!alert.householdId) continue;
         const h = await this.registry.getHousehold(alert.householdId);
         for (const c of h?.emergencyContacts ?? []) add({ phone: c.phone, as, displayName: maskName(c.name) });
+        continue;
+      }
+      if (as === 'depot_keeper') {
+        const ids = this.opts.depotKeepers?.(alert) ?? [];
+        const keepers =
+          ids.length > 0
+            ? this.staff.filter((s) => ids.includes(s.id))
+            : this.staff.filter(
+                (s) =>
+                  s.roles.includes('depot_keeper') &&
+                  alert.communityId !== undefined &&
+                  s.coverage.communityIds.includes(alert.communityId),
+              );
+        for (const s of keepers) if (!s.disabled) add(await this.onDuty(s, as, 'depot_keeper', alert.gridId, at));
         continue;
       }
       const role = ROLE_OF[as];

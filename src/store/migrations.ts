@@ -10,6 +10,7 @@ import { drills009 } from '../drills/store.ts';
 import { dutyRoster006 } from '../notify/roster.ts';
 import { notificationBatches005, notifications004 } from '../notify/store.ts';
 import { consoleSessions007 } from '../registry/access-log.ts';
+import { supplies010 } from '../supplies/store.ts';
 import { visits003 } from '../visits/migration.ts';
 
 const registry001: Migration = {
@@ -281,4 +282,5 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '007_console_sessions': consoleSessions007,
   '008_device_commands': deviceCommands008,
   '009_drills': drills009,
+  '010_supplies': supplies010,
 };
