@@ -12,7 +12,7 @@ import { MobilePage } from './pages/mobile.tsx';
 import { loadPeople, resetPeople } from './people.ts';
 import { loadPlaces, resetPlaces } from './places.ts';
 import { href, navigate, type Route, useRoute } from './router.ts';
-import { homeRoute, isAdmin, loadSession, logout, session } from './session.ts';
+import { homeRoute, isAdmin, loadSession, logout, session, showSupplies } from './session.ts';
 import { useStore } from './store.ts';
 import type { Me } from './types.ts';
 
@@ -31,6 +31,8 @@ const pages = {
   drills: () => import('./pages/drills.tsx').then((m) => m.DrillsPage),
   drill: () => import('./pages/drill.tsx').then((m) => m.DrillPage),
   drillReport: () => import('./pages/drill-report.tsx').then((m) => m.DrillReportPage),
+  supplies: () => import('./pages/supplies.tsx').then((m) => m.SuppliesPage),
+  depot: () => import('./pages/depot.tsx').then((m) => m.DepotPage),
 };
 
 // biome-ignore lint/suspicious/noExplicitAny: a page module's component, whatever its props; Lazy passes them through
@@ -74,6 +76,7 @@ const NAV: NavItem[] = [
   { path: '/outbox', key: 'nav_outbox', show: () => true },
   { path: '/roster', key: 'nav_roster', show: () => true },
   { path: '/drills', key: 'nav_drills', show: showDrills },
+  { path: '/supplies', key: 'nav_supplies', show: showSupplies },
   { path: '/staff', key: 'nav_staff', show: isAdmin },
   { path: '/access-log', key: 'nav_access_log', show: isAdmin },
 ];
@@ -233,6 +236,12 @@ function Page({ route, me }: { route: Route; me: Me }): ComponentChildren {
         <Lazy key={`${id}/report`} load={pages.drillReport} props={{ id, me }} />
       ) : (
         <Lazy key={id} load={pages.drill} props={{ id, me }} />
+      );
+    case 'supplies':
+      return id ? (
+        <Lazy key={id} load={pages.depot} props={{ id, me }} />
+      ) : (
+        <Lazy load={pages.supplies} props={{ me }} />
       );
     default:
       return (

@@ -34,6 +34,7 @@ import type {
   NotificationRecord,
   Page,
   ServerMessage,
+  StockLiveEvent,
 } from './types.ts';
 
 export type ConnState = 'idle' | 'connecting' | 'live' | 'reconnecting';
@@ -78,6 +79,13 @@ export interface LiveDrills {
 
 const NO_DRILLS: LiveDrills = { rev: 0, byId: new Map() };
 
+/** Stock changes seen on the live channel (issue 7): the supply pages refetch the depots named. */
+export interface LiveStock {
+  /** counts the `stock` messages applied */
+  rev: number;
+  last?: Pick<StockLiveEvent, 'change' | 'depotIds' | 'itemId'>;
+}
+
 const STORAGE_KEY = 'gw.live';
 const PING_MS = 20_000;
 const SILENCE_MS = 50_000;
@@ -100,6 +108,7 @@ interface Persisted {
 export class LiveClient {
   readonly state = new Store<LiveState>(INITIAL);
   readonly drills = new Store<LiveDrills>(NO_DRILLS);
+  readonly stock = new Store<LiveStock>({ rev: 0 });
   private me?: Me;
   private ws?: WebSocket;
   private attempt = 0;
@@ -338,6 +347,16 @@ export class LiveClient {
           rev: d.rev + 1,
           byId: new Map(d.byId).set(msg.drillId, msg.drill),
           last: { drillId: msg.drillId, change: msg.change, detail: msg.detail },
+        }));
+        return;
+      }
+      case 'stock': {
+        if (!seqAfter(msg.seq, this.state.get().seq)) return;
+        this.patch({ seq: msg.seq });
+        this.persistSoon();
+        this.stock.update((x) => ({
+          rev: x.rev + 1,
+          last: { change: msg.change, depotIds: msg.depotIds, itemId: msg.itemId },
         }));
         return;
       }

@@ -87,3 +87,14 @@ export function homeRoute(me: Me): string {
   if (me.device === 'phone' || (hasRole(me, 'grid_worker') && narrow)) return '/m';
   return '/board';
 }
+
+/** The supplies pages in the nav (issue 7): the roles that read depots beyond their own grids, and keepers. */
+export const SUPPLY_ROLES = [
+  'depot_keeper',
+  'community_director',
+  'admin',
+  'street_duty_officer',
+  'committee_member',
+  'drill_controller',
+];
+export const showSupplies = (me: Me) => hasRole(me, ...SUPPLY_ROLES);

@@ -126,3 +126,81 @@ export interface Absence {
   createdBy?: string;
   createdAt: string;
 }
+
+/** Emergency supplies (issue 7): shapes of /api/v1/supplies (src/supplies/schemas.ts, types only). */
+export type {
+  DepotAlert,
+  DepotView,
+  LotView,
+  MovementView,
+  OpResult,
+  StockLevel,
+  TransferView,
+} from '../../supplies/schemas.ts';
+import type { DepotAlert, DepotView, StockLevel, TransferView } from '../../supplies/schemas.ts';
+export type { StockLiveEvent } from '../../contracts/console.ts';
+
+export interface BiText {
+  zh: string;
+  en: string;
+}
+export interface CatalogueItem {
+  id: string;
+  name: BiText;
+  category: string;
+  unit: BiText;
+  shelfLifeDays?: number;
+  inspectionEveryDays?: number;
+}
+export interface Catalogue {
+  items: CatalogueItem[];
+  expiring: { infoDays: number; minorDays: number };
+}
+/** `GET /supplies/depots/:id` */
+export type DepotDetail = DepotView & { levels: StockLevel[]; alerts: DepotAlert[]; transfers: TransferView[] };
+/** `GET /supplies/depots/:id/sources` */
+export interface SupplySource {
+  rank: number;
+  kind: 'depot' | 'agreement';
+  relation: 'own' | 'same_street' | 'street' | 'district' | 'other';
+  depotId: string;
+  depotName: BiText;
+  level: string;
+  communityName?: BiText;
+  usable?: number;
+  minimum?: number;
+  spare?: number;
+  nextExpiry?: string;
+  keeper?: { id: string; username: string; name: string };
+  agreementId?: string;
+  supplier?: string;
+  contact?: string;
+  quantity?: number;
+  withinHours?: number;
+}
+export interface Sources {
+  depotId: string;
+  itemId: string;
+  level: StockLevel;
+  sources: SupplySource[];
+}
+/** `GET /supplies/shortfalls` */
+export interface Shortfall {
+  communityId: string;
+  name: BiText;
+  inRegistry: boolean;
+  population: number;
+  depotIds: string[];
+  lines: { itemId: string; minimum: number; available: number; incoming: number; shortfall: number }[];
+  short: number;
+}
+export interface CalendarMonth {
+  month: string;
+  lots: { lotId: string; depotId: string; itemId: string; quantity: number; expiresOn: string }[];
+  totals: { itemId: string; quantity: number }[];
+}
+export interface ExpiryCalendar {
+  from: string;
+  months: CalendarMonth[];
+  expired: CalendarMonth;
+}
