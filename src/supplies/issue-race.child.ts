@@ -1,9 +1,12 @@
 /**
  * A second process racing for the last units (src/supplies/issue-race.int.test.ts): opens the SQLite file another
- * process uses, waits for a common start time, then tries to issue one unit at a time and prints what it won.
+ * process uses, says it is ready (a file `ready-<pid>` in the data dir), waits for the start signal (a file `go`),
+ * then tries to issue one unit at a time and prints what it won. A file barrier rather than a start time: on a
+ * busy machine a process may take longer to load than any fixed head start.
  *
- *   node --import tsx src/supplies/issue-race.child.ts <dataDir> <sqliteFile> <depotId> <itemId> <attempts> <startAt>
+ *   node --import tsx src/supplies/issue-race.child.ts <dataDir> <sqliteFile> <depotId> <itemId> <attempts>
  */
+import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pino } from 'pino';
 import { systemClock } from '../clock/clock.ts';
@@ -13,7 +16,7 @@ import { createDatabase } from '../store/db.ts';
 import { loadSupplyConfig } from './config.ts';
 import { SupplyService } from './service.ts';
 
-const [dataDir, sqliteFile, depotId, itemId, attempts, startAt] = process.argv.slice(2);
+const [dataDir, sqliteFile, depotId, itemId, attempts] = process.argv.slice(2);
 const root = path.resolve(import.meta.dirname, '../..');
 const database = await createDatabase({ sqliteFile: sqliteFile! }, dataDir!);
 const registry = new SqlRegistry(database, { knownModel: () => true, sessionSweepMs: 0 });
@@ -31,7 +34,8 @@ const supplies = new SupplyService({
   timezone: 'Asia/Shanghai',
 });
 await supplies.refresh();
-await new Promise((r) => setTimeout(r, Math.max(0, Number(startAt) - Date.now())));
+writeFileSync(path.join(dataDir!, `ready-${process.pid}`), '');
+while (!existsSync(path.join(dataDir!, 'go'))) await new Promise((r) => setTimeout(r, 5));
 let won = 0;
 let lost = 0;
 const from = Date.now();

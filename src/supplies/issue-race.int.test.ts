@@ -4,7 +4,7 @@
  * there are units. (Two nodes on PostgreSQL: src/supplies/service.int.test.ts.)
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -64,16 +64,22 @@ describe('the last units, two processes on one SQLite file', () => {
   it('7 units, 2 processes × 15 attempts: exactly 7 issued, the lot at 0', async () => {
     const lot = (await supplies.receive({ depotId: 'dp-limin', itemId: 'stretcher', quantity: 7 }, 'test'))
       .movements[0]!.lotId!;
-    const startAt = String(Date.now() + 2500);
     const child = () =>
-      run(process.execPath, ['--import', 'tsx', CHILD, dir, 'race.sqlite', 'dp-limin', 'stretcher', '15', startAt], {
+      run(process.execPath, ['--import', 'tsx', CHILD, dir, 'race.sqlite', 'dp-limin', 'stretcher', '15'], {
         cwd: ROOT,
         timeout: 60_000,
       }).then(
         ({ stdout }) =>
           JSON.parse(stdout.trim().split('\n').pop()!) as { won: number; lost: number; from: number; to: number },
       );
-    const results = await Promise.all([child(), child()]);
+    const both = Promise.all([child(), child()]);
+    // the start signal once both are loaded and ready
+    const until = Date.now() + 50_000;
+    while (readdirSync(dir).filter((f) => f.startsWith('ready-')).length < 2 && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    writeFileSync(path.join(dir, 'go'), '');
+    const results = await both;
     // they really raced: both were issuing at the same time
     expect(Math.max(...results.map((r) => r.from))).toBeLessThan(Math.min(...results.map((r) => r.to)));
     expect(results.reduce((s, r) => s + r.won, 0)).toBe(7);
