@@ -1,7 +1,7 @@
 import { defineConfig } from 'vitest/config';
 
-// Three projects: `unit` (fast, no servers), `integration` (real redis-server, PostgreSQL, MQTT, VictoriaMetrics,
-// started by the tests themselves) and `browser` (the console in chromium). Unit tests sit next to the code as *.test.ts; integration ones as *.int.test.ts.
+// Four projects: `unit` (fast, no servers), `integration` (real redis-server, PostgreSQL, MQTT, VictoriaMetrics,
+// started by the tests themselves) `faults` (killed processes, lost stores, floods) and `browser` (the console in chromium). Unit tests sit next to the code as *.test.ts; integration ones as *.int.test.ts.
 export default defineConfig({
   test: {
     reporters: ['default', './test/support/summary-reporter.ts'],
@@ -34,6 +34,18 @@ export default defineConfig({
       },
       {
         test: {
+          // faults and abuse (issue 8): services killed, stores taken away, floods; each prints what it did and lost
+          name: 'faults',
+          include: ['test/faults/**/*.test.ts'],
+          testTimeout: 300_000,
+          hookTimeout: 120_000,
+          globalSetup: ['./test/support/global-setup.ts'],
+          maxWorkers: 1,
+          sequence: { groupOrder: 2 },
+        },
+      },
+      {
+        test: {
           // the console in Debian's chromium (playwright-core): slow, so one file at a time, last
           name: 'browser',
           include: ['test/browser/**/*.test.ts'],
@@ -41,7 +53,7 @@ export default defineConfig({
           hookTimeout: 120_000,
           globalSetup: ['./test/support/global-setup.ts'],
           maxWorkers: 1,
-          sequence: { groupOrder: 2 },
+          sequence: { groupOrder: 3 },
         },
       },
     ],

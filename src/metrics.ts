@@ -68,6 +68,11 @@ export function createMetrics(opts: MetricsOptions = {}) {
     labelNames: ['action'] as const,
     registers,
   });
+  const journalFailures = new Counter({
+    name: 'gridwatch_ingest_journal_failures_total',
+    help: 'QoS 1 events that could not be made durable in time: processed, but not acknowledged (the device resends)',
+    registers,
+  });
   const ingestLatency = new Histogram({
     name: 'gridwatch_ingest_latency_seconds',
     help: 'Time spent in the ingest pipeline per message (decode, validate, fan out), seconds',
@@ -110,6 +115,7 @@ export function createMetrics(opts: MetricsOptions = {}) {
     mqttClients,
     mqttAuthFailures,
     mqttDenied,
+    journalFailures,
     ingestLatency,
   };
 }

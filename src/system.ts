@@ -30,6 +30,7 @@ import { type Clock, systemClock } from './clock/clock.ts';
 import type { Config } from './config/schema.ts';
 import { buildHttpApp } from './http/app.ts';
 import { HttpServer } from './http/server.ts';
+import { EventJournal, nodeIdOf } from './ingest/event-journal.ts';
 import { IngestModule } from './ingest/module.ts';
 import { IngestPipeline } from './ingest/pipeline.ts';
 import { CommandService } from './commands/service.ts';
@@ -378,6 +379,25 @@ export class GridWatch {
       }),
     );
     await this.add(new IngestModule({ transport: this.broker, pipeline: this.pipeline, status: this.status }));
+    // QoS 1 events are durable before their PUBACK; what a killed process left unprocessed is replayed here,
+    // before the broker accepts connections again.
+    const pipeline = this.pipeline;
+    const rules = this.rules;
+    const alerts = this.alerts;
+    const journal = await this.add(
+      new EventJournal({
+        redis: this.redis.client,
+        nodeId: nodeIdOf(config.dataDir),
+        replay: (deviceId, payload, receivedAt) => pipeline.handle(deviceId, 'event', payload, receivedAt, false, true),
+        settled: async () => {
+          await pipeline.settled();
+          await rules?.engine.settled();
+        },
+        housekeeping: () => alerts.pruneEventKeys(this.clock.now() - 30 * 86_400_000),
+        logger: log.child({ module: 'journal' }),
+      }),
+    );
+    this.broker.setEventJournal(journal);
     // The broker listens last and so stops first: while it accepts and acknowledges messages, ingest is attached.
     await this.add(this.broker);
   }

@@ -171,6 +171,36 @@ describe.each(['sqlite', 'postgres'] as const)('alert service on %s', (kind) => 
     expect(alert.evidence).toHaveLength(EVIDENCE_HEAD + EVIDENCE_TAIL);
   });
 
+  it('an event id counts once: a replay or a redelivery, even racing through two nodes, changes nothing', async () => {
+    const ts = clock.now();
+    const ev = (id: string): Evidence[] => [
+      { ts, kind: 'event', deviceId: 'btn-h-once', eventType: 'sos', eventId: id },
+    ];
+    const first = await alerts.raise(sos('h-once', ts, { evidence: ev('e-1') }));
+    expect(first.created).toBe(true);
+    const before = changes.length;
+    // the same event again from both nodes at once (a journal replay racing a device's redelivery), and a new one
+    const again = await Promise.all([
+      alerts.raise(sos('h-once', ts, { evidence: ev('e-1') })),
+      other.raise(sos('h-once', ts, { evidence: ev('e-1') })),
+      alerts.raise(sos('h-once', ts + 1, { evidence: ev('e-2') })),
+    ]);
+    expect(again.map((r) => r.alert.id)).toEqual([first.alert.id, first.alert.id, first.alert.id]);
+    expect(again.filter((r) => r.replayed)).toHaveLength(2);
+    const alert = (await alerts.get(first.alert.id))!;
+    expect(alert.count).toBe(2);
+    expect(changes.length - before).toBe(1); // only e-2 changed the alert
+    const rows = await database.db
+      .selectFrom('alert_event')
+      .selectAll()
+      .where('device_id', '=', 'btn-h-once')
+      .execute();
+    expect(rows.map((r) => r.event_id).sort()).toEqual(['e-1', 'e-2']);
+    // pruning forgets the ids, not the alert
+    expect(await alerts.pruneEventKeys(ts + 10)).toBeGreaterThanOrEqual(2);
+    expect((await alerts.get(first.alert.id))!.count).toBe(2);
+  });
+
   /** A raw alert row, as another node would write it. */
   const rawRow = (id: string, key: string) => ({
     id,

@@ -103,6 +103,15 @@ function queueSqliteWrite<T>(fn: () => Promise<T>): Promise<T> {
   return run;
 }
 
+/** The device events (with their own ids) an input was raised from. */
+function eventSources(evidence: readonly Evidence[]): { deviceId: string; eventId: string }[] {
+  const out: { deviceId: string; eventId: string }[] = [];
+  for (const e of evidence) {
+    if (e.kind === 'event' && e.deviceId && e.eventId) out.push({ deviceId: e.deviceId, eventId: e.eventId });
+  }
+  return out;
+}
+
 export class AlertService implements AlertSink {
   readonly name = 'alerts';
   /** Raises that lost a race for a key in the unique index and went round again (a gauge of contention). */
@@ -134,15 +143,55 @@ export class AlertService implements AlertSink {
    * we go round again, this time finding (and locking) its row. Going round also covers an active row that was
    * resolved between two looks: then the key is free and a new alert opens.
    */
-  async raise(input: AlertInput): Promise<{ alert: StoredAlert; created: boolean }> {
+  async raise(input: AlertInput): Promise<{ alert: StoredAlert; created: boolean; replayed?: boolean }> {
     const key = checkInput(input);
+    const sources = eventSources(input.evidence);
     for (let attempt = 1; ; attempt++) {
       try {
         const out = await this.write(async (q) => {
+          // Raised from device events already counted (a replay after a crash, a redelivery that slipped past the
+          // ingest dedupe): nothing changes. The event ids go in with the effect, in the same transaction.
+          let counted: string | undefined;
+          let fresh = sources;
+          if (sources.length > 0) {
+            fresh = [];
+            for (const src of sources) {
+              const hit = await q
+                .selectFrom('alert_event')
+                .select('alert_id')
+                .where('device_id', '=', src.deviceId)
+                .where('event_id', '=', src.eventId)
+                .executeTakeFirst();
+              if (hit) counted = hit.alert_id;
+              else fresh.push(src);
+            }
+            if (fresh.length === 0 && counted) {
+              return { alert: await this.load(q, counted), created: false, replayed: true };
+            }
+          }
           const row = await this.lockActive(q, key);
-          if (row) return { alert: await this.repeat(q, row, input), created: false };
-          return { alert: await this.open(q, key, input), created: true };
+          const result = row
+            ? { alert: await this.repeat(q, row, input), created: false }
+            : { alert: await this.open(q, key, input), created: true };
+          if (fresh.length > 0) {
+            await q
+              .insertInto('alert_event')
+              .values(
+                fresh.map((f) => ({
+                  device_id: f.deviceId,
+                  event_id: f.eventId,
+                  alert_id: result.alert.id,
+                  ts: input.ts,
+                })),
+              )
+              .execute();
+          }
+          return result;
         });
+        if ('replayed' in out) {
+          this.log.debug({ alertId: out.alert.id, key }, 'alert: event already counted');
+          return out;
+        }
         if (out.created) {
           this.log.info(
             { alertId: out.alert.id, key, severity: out.alert.severity, drill: input.drill },
@@ -159,6 +208,12 @@ export class AlertService implements AlertSink {
         throw e;
       }
     }
+  }
+
+  /** Forgets which device events were counted before `before` (epoch ms): long past any replay or redelivery. */
+  async pruneEventKeys(before: number): Promise<number> {
+    const r = await this.write((q) => q.deleteFrom('alert_event').where('ts', '<', before).executeTakeFirst());
+    return Number(r.numDeletedRows);
   }
 
   /** Resolves the active alert of `key` by itself (the condition cleared); the reason goes on the timeline. */

@@ -30,6 +30,8 @@ export interface Evidence {
   field?: string;
   value?: number | boolean | string;
   eventType?: string;
+  /** the device's own id of the event (`id` in the payload): makes raising from it idempotent */
+  eventId?: string;
   /** short human text, no personal data: "no activity since 09:12 (threshold 2 h 40 min)" */
   note?: string;
 }

@@ -42,6 +42,11 @@ export interface EmbeddedBrokerDeps {
   stopTimeoutMs?: number;
 }
 
+/** Where QoS 1 events are made durable before their PUBACK (ingest/event-journal.ts). */
+export interface EventJournalPort {
+  append(deviceId: string, payload: Buffer, receivedAt: number): Promise<void>;
+}
+
 export interface BrokerPorts {
   tcp: number;
   ws?: number;
@@ -74,6 +79,9 @@ export class EmbeddedBroker implements Module, DeviceTransport {
   private readonly lastWarn = new Map<string, number>();
   private readonly prefix: string;
   private stopping = false;
+  private journal: EventJournalPort | undefined;
+  /** payloads of journalled events already handed to ingest: the `publish` event must not hand them again */
+  private readonly journaled = new WeakSet<Buffer>();
   private guardWarned = false;
   private boundPorts: BrokerPorts | undefined;
 
@@ -136,7 +144,12 @@ export class EmbeddedBroker implements Module, DeviceTransport {
           },
         );
       },
-      authorizePublish: (client, packet, done) => done(this.authorizePublish(client, packet)),
+      authorizePublish: (client, packet, done) => {
+        const denied = this.authorizePublish(client, packet);
+        if (denied || !this.journal || !client || client.closed || packet.qos !== 1) return done(denied);
+        if (this.inboundKind(packet.topic, client.id) !== 'event') return done(null);
+        this.journalEvent(client, packet, done);
+      },
       authorizeSubscribe: (client, sub, done) => done(null, this.authorizeSubscribe(client, sub)),
     });
     this.broker = broker;
@@ -154,6 +167,8 @@ export class EmbeddedBroker implements Module, DeviceTransport {
         // The device already has a newer connection (it reconnected and took over): this will is stale.
         if (this.isSuperseded(client)) return;
       }
+      // a journalled event was handed to ingest already, when it became durable (journalEvent)
+      if (this.journaled.delete(packet.payload as Buffer)) return;
       const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
       handler(client.id, kind, payload, viaLastWill);
     });
@@ -383,6 +398,42 @@ export class EmbeddedBroker implements Module, DeviceTransport {
     this.deps.metrics?.mqttAuthFailures.labels(reason).inc();
     this.warnLimited(`${id}|auth`, { deviceId: id, reason }, 'mqtt: connection refused');
     return code;
+  }
+
+  // --- durable events -------------------------------------------------------------------------------------------
+
+  /**
+   * QoS 1 events go to the ingest journal before the PUBACK (aedes writes the PUBACK right after authorizePublish,
+   * before it publishes), and to ingest as soon as they are durable. Redis not answering: the event is still
+   * processed (a late SOS is worse than a duplicate), but not acknowledged; aedes closes the connection and the
+   * device sends it again, which the event dedupe recognises.
+   */
+  setEventJournal(journal: EventJournalPort | undefined): void {
+    this.journal = journal;
+  }
+
+  private journalEvent(client: Client, packet: PublishPacket, done: (err: Error | null) => void): void {
+    const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+    packet.payload = payload;
+    const deviceId = client.id;
+    const handOver = () => {
+      const handler = this.messageHandler;
+      if (!handler || this.stopping) return;
+      this.journaled.add(payload);
+      handler(deviceId, 'event', payload, false);
+    };
+    this.journal!.append(deviceId, payload, Date.now()).then(
+      () => {
+        handOver();
+        done(null);
+      },
+      (err: unknown) => {
+        this.deps.metrics?.journalFailures.inc();
+        this.warnLimited('journal', { err, deviceId }, 'mqtt: event not journalled; processed but not acknowledged');
+        handOver();
+        done(new Error('event could not be stored; not acknowledged'));
+      },
+    );
   }
 
   // --- ACL -------------------------------------------------------------------------------------------------------

@@ -286,6 +286,10 @@ export interface IngestPipelineDeps {
 export class IngestPipeline {
   private readonly v: Validators;
   private readonly dedupe: EventDedupe;
+  /** events waiting for the shared dedupe's answer (see settled()) */
+  private readonly pendingEvents = new Set<Promise<void>>();
+  /** set while handle() processes a message from the ingest journal */
+  private replaying = false;
   private readonly backdateMs: number;
   private readonly futureMs: number;
   private readonly maxBytes: number;
@@ -335,17 +339,27 @@ export class IngestPipeline {
     payload: Buffer,
     receivedAt: number = this.deps.clock.now(),
     viaLastWill = false,
+    /** from the ingest journal after a restart: the event-id dedupe is bypassed (see ingest/event-journal.ts) */
+    replayed = false,
   ): void {
     const started = performance.now();
     try {
       this.c.messages[kind].inc();
+      this.replaying = replayed;
       const fail = this.process(deviceId, kind, payload, receivedAt, viaLastWill);
       if (fail) this.reject(deviceId, kind, fail, receivedAt);
     } catch (err) {
       // Only a bug of ours gets here (decoders and bus listeners are guarded); log it and keep serving others.
       this.deps.logger.error({ err, deviceId, kind }, 'ingest: unexpected error');
+    } finally {
+      this.replaying = false;
     }
     this.deps.metrics.ingestLatency.observe((performance.now() - started) / 1000);
+  }
+
+  /** Resolves when every event handed over so far has been through the dedupe and onto the bus. */
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.pendingEvents]);
   }
 
   /** Same as handle() for a raw topic, e.g. from an external broker subscription. */
@@ -537,18 +551,20 @@ export class IngestPipeline {
   }
 
   private emitEvent(record: DeviceRecord, event: CanonicalEvent, ts: number, receivedAt: number, tags: PointTags) {
-    if (event.id !== undefined) {
+    if (event.id !== undefined && !this.replaying) {
       const dup = this.dedupe.seen(record.id, event.id, receivedAt);
       if (typeof dup !== 'boolean') {
         // Shared (async) dedupe: finish this event when it answers; a failing store lets the event through,
         // because a duplicate alarm is better than a lost SOS.
-        dup.then(
+        const pending: Promise<void> = dup.then(
           (d) => this.finishEvent(record, event, ts, receivedAt, tags, d),
           (err) => {
             this.deps.logger.warn({ err, deviceId: record.id }, 'ingest: event dedupe failed; processing anyway');
             this.finishEvent(record, event, ts, receivedAt, tags, false);
           },
         );
+        this.pendingEvents.add(pending);
+        void pending.finally(() => this.pendingEvents.delete(pending));
         return;
       }
       this.finishEvent(record, event, ts, receivedAt, tags, dup);

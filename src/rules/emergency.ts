@@ -59,6 +59,7 @@ function eventValue(ev: CanonicalEvent): number | string | boolean | undefined {
 
 export function eventEvidence(e: DeviceEventRecord, note?: string): Evidence {
   const ev: Evidence = { ts: e.ts, kind: 'event', deviceId: e.deviceId, eventType: e.event.type };
+  if (e.event.id !== undefined) ev.eventId = e.event.id;
   const value = eventValue(e.event);
   if (value !== undefined) ev.value = value;
   if (note) ev.note = note;

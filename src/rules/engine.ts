@@ -92,6 +92,11 @@ export class RulesEngine implements Module {
     await this.idle();
   }
 
+  /** Resolves when the alert operations started before this call have finished (the ingest journal's checkpoint). */
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.inFlight]);
+  }
+
   /** Resolves when every alert operation started so far has finished (tests, replays, shutdown). */
   async idle(): Promise<void> {
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);

@@ -195,6 +195,15 @@ export interface AlertTimelineTable {
   note: string | null;
 }
 
+/** Which device event went into which alert: the idempotency key of raising from an event (see AlertService.raise). */
+export interface AlertEventTable {
+  device_id: string;
+  event_id: string;
+  alert_id: string;
+  /** event time, epoch ms: rows past the retention are pruned */
+  ts: number;
+}
+
 export interface DB {
   district: DistrictTable;
   street: StreetTable;
@@ -213,6 +222,7 @@ export interface DB {
   device: DeviceTable;
   alert: AlertTable;
   alert_timeline: AlertTimelineTable;
+  alert_event: AlertEventTable;
 }
 
 export type Dialect = 'sqlite' | 'postgres';

@@ -271,6 +271,27 @@ const alerts002: Migration = {
   },
 };
 
+/**
+ * Device events already counted into an alert, keyed by the event's own id: replaying an event after a crash (the
+ * ingest journal) or a redelivered duplicate that slipped past the Redis dedupe cannot count twice.
+ */
+const alertEvents011: Migration = {
+  async up(db: Kysely<unknown>): Promise<void> {
+    await db.schema
+      .createTable('alert_event')
+      .addColumn('device_id', 'text', (c) => c.notNull())
+      .addColumn('event_id', 'text', (c) => c.notNull())
+      .addColumn('alert_id', 'text', (c) => c.notNull().references('alert.id').onDelete('cascade'))
+      .addColumn('ts', 'bigint', (c) => c.notNull())
+      .addPrimaryKeyConstraint('alert_event_pk', ['device_id', 'event_id'])
+      .execute();
+    await db.schema.createIndex('alert_event_ts').on('alert_event').column('ts').execute();
+  },
+  async down(db: Kysely<unknown>): Promise<void> {
+    await db.schema.dropTable('alert_event').ifExists().execute();
+  },
+};
+
 /** All migrations, by name. Other modules append theirs here (`002_alerts`, …). */
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '001_registry': registry001,
@@ -283,4 +304,5 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '008_device_commands': deviceCommands008,
   '009_drills': drills009,
   '010_supplies': supplies010,
+  '011_alert_events': alertEvents011,
 };
