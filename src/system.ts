@@ -199,9 +199,20 @@ export class GridWatch {
       smsOutbox: () => this.sms.name === 'outbox',
       timezone: this.config.timezone,
     });
+    // The live channel only needs the alert's grid (which never changes): one small cached lookup, not a whole
+    // alert with its timeline for every change of every SMS.
+    const gridOfAlert = new Map<string, string | undefined>();
     this.notifications.onChange = (n) => {
-      this.alerts.get(n.alertId).then(
-        (a) => hub.notificationChanged(n, a),
+      if (gridOfAlert.has(n.alertId)) {
+        hub.notificationChanged(n, { gridId: gridOfAlert.get(n.alertId) });
+        return;
+      }
+      this.alerts.gridOf(n.alertId).then(
+        (gridId) => {
+          if (gridOfAlert.size >= 10_000) gridOfAlert.delete(gridOfAlert.keys().next().value!);
+          gridOfAlert.set(n.alertId, gridId);
+          hub.notificationChanged(n, { gridId });
+        },
         () => {},
       );
     };

@@ -332,6 +332,12 @@ export class AlertService implements AlertSink {
     return toAlert(row, await this.timelines(this.db, [id]).then((m) => m.get(id) ?? []));
   }
 
+  /** The grid an alert belongs to (fixed when it opens). */
+  async gridOf(id: string): Promise<string | undefined> {
+    const row = await this.db.selectFrom('alert').select('grid_id').where('id', '=', id).executeTakeFirst();
+    return row?.grid_id ?? undefined;
+  }
+
   /** The active (open or acknowledged) alert of a key. */
   async active(key: string): Promise<StoredAlert | undefined> {
     const row = await this.db

@@ -297,6 +297,26 @@ export async function createDatabase(cfg: { url?: string; sqliteFile: string }, 
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('synchronous = NORMAL');
+  cachePreparedStatements(sqlite);
   const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: sqlite }) });
   return { db, dialect: 'sqlite', ping: pinger(db), close: () => db.destroy() };
+}
+
+/**
+ * Kysely's SQLite driver prepares every query anew; the same few hundred statements run all day, so keep them
+ * prepared (better-sqlite3 statements are reusable; nothing here streams, which would hold one busy). Bounded: an
+ * odd statement (a long IN list) replaces the oldest.
+ */
+function cachePreparedStatements(sqlite: SQLite.Database, max = 1000): void {
+  const prepare = sqlite.prepare.bind(sqlite);
+  const cache = new Map<string, SQLite.Statement>();
+  const cached = (source: string) => {
+    let st = cache.get(source);
+    if (st) return st;
+    st = prepare(source);
+    if (cache.size >= max) cache.delete(cache.keys().next().value!);
+    cache.set(source, st);
+    return st;
+  };
+  sqlite.prepare = cached as typeof sqlite.prepare;
 }
