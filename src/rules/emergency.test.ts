@@ -54,7 +54,8 @@ describe('SosRule', () => {
       firstSeen: new Date(t).toISOString(),
     });
     expect(a!.notBefore).toBeUndefined();
-    expect(a!.evidence).toEqual([{ ts: t, kind: 'event', deviceId: 'eb-1', eventType: 'sos' }]);
+    // the event's own id makes raising from it idempotent (alert_event)
+    expect(a!.evidence).toEqual([{ ts: t, kind: 'event', deviceId: 'eb-1', eventType: 'sos', eventId: 'e1' }]);
     expect(a!.summary).not.toMatch(/\d{3}/); // no names or numbers of people, one line
   });
 
