@@ -126,6 +126,17 @@ export class HttpError extends Error {
   }
 }
 
+/** The path of the first non-finite number in a parsed request part, if any (bounded depth). */
+function nonFinite(value: unknown, path: string, depth = 0): string | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) ? undefined : path;
+  if (value === null || typeof value !== 'object' || depth > 32) return undefined;
+  for (const [k, v] of Object.entries(value)) {
+    const found = nonFinite(v, `${path}/${k}`, depth + 1);
+    if (found) return found;
+  }
+  return undefined;
+}
+
 export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.log.child({ module: 'http' }),
@@ -135,6 +146,12 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.addSchema(ErrorBody);
+  // ajv's coercion turns "1e999" or "Infinity" in a query into ±Infinity and then skips minimum / maximum (found by
+  // the HTTP fuzzer), and JSON.parse reads 1e999 as Infinity: no number in a request may be non-finite.
+  app.addHook('preHandler', async (req) => {
+    const where = nonFinite(req.query, 'querystring') ?? nonFinite(req.params, 'params') ?? nonFinite(req.body, 'body');
+    if (where) throw new HttpError(400, 'bad_request', `${where} must be a finite number`);
+  });
   await app.register(helmet, {
     // the Swagger UI needs inline scripts and styles on /docs; everything else keeps the strict defaults
     contentSecurityPolicy: {
