@@ -17,6 +17,7 @@ import tls from 'node:tls';
 import { Aedes, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes';
 import { createWebSocketStream, WebSocketServer } from 'ws';
 import type { Config } from '../config/schema.ts';
+import { AuthThrottle } from './auth-throttle.ts';
 import { deviceTopic, type InboundKind, type OutboundKind } from '../contracts/topics.ts';
 import type { DeviceConnectionHandler, DeviceMessageHandler, DeviceTransport } from '../ingest/module.ts';
 import type { Module } from '../lifecycle/module.ts';
@@ -79,6 +80,8 @@ export class EmbeddedBroker implements Module, DeviceTransport {
   private readonly lastWarn = new Map<string, number>();
   private readonly prefix: string;
   private stopping = false;
+  private readonly addresses = new WeakMap<Duplex, string>();
+  private readonly throttle: AuthThrottle;
   private journal: EventJournalPort | undefined;
   /** payloads of journalled events already handed to ingest: the `publish` event must not hand them again */
   private readonly journaled = new WeakSet<Buffer>();
@@ -87,6 +90,7 @@ export class EmbeddedBroker implements Module, DeviceTransport {
 
   constructor(private readonly deps: EmbeddedBrokerDeps) {
     this.prefix = `${deps.config.baseTopic}/`;
+    this.throttle = new AuthThrottle({ maxFailures: deps.config.authFailuresPerMinute, windowMs: 60_000 });
   }
 
   /** The ports actually bound (useful when configured as 0 = any free port for TCP). */
@@ -124,8 +128,14 @@ export class EmbeddedBroker implements Module, DeviceTransport {
         done(null, true);
       },
       authenticate: (client, username, password, done) => {
-        this.authenticate(client.id, username, password).then(
+        const address = this.addressOf(client);
+        const attempt =
+          address && this.throttle.blocked(address)
+            ? Promise.resolve(this.refuse('throttled', client.id, CONNACK.SERVER_UNAVAILABLE))
+            : this.authenticate(client.id, username, password);
+        attempt.then(
           (code) => {
+            if (address && code !== 0 && code !== CONNACK.SERVER_UNAVAILABLE) this.throttle.failed(address);
             if (code === 0) {
               // Remember the newest accepted connection per device before aedes takes the old session over, so
               // the old one's Last Will and disconnect can be recognised as stale (no offline/online flap).
@@ -297,6 +307,9 @@ export class EmbeddedBroker implements Module, DeviceTransport {
     }
     this.conns.add(conn);
     conn.once('close', () => this.conns.delete(conn));
+    // the peer's address for the login throttle: the socket's, or for MQTT over WebSocket the upgrade request's
+    const address = (conn as Partial<net.Socket>).remoteAddress ?? req?.socket.remoteAddress;
+    if (address) this.addresses.set(conn, address);
     const client = broker.handle(conn, req);
     this.guardPacketSize(client);
   };
@@ -362,6 +375,10 @@ export class EmbeddedBroker implements Module, DeviceTransport {
   // --- authentication --------------------------------------------------------------------------------------------
 
   /** Resolves to a CONNACK return code: 0 accepted. */
+  private addressOf(client: Client): string | undefined {
+    return this.addresses.get((client as unknown as { conn: Duplex }).conn);
+  }
+
   private async authenticate(
     clientId: string,
     username: string | undefined,

@@ -66,6 +66,12 @@ export const ConfigSchema = Type.Object(
         maxPacketSize: Type.Integer({ minimum: 256, maximum: 268_435_455 }),
         concurrency: Type.Integer({ minimum: 1, maximum: 10_000 }),
         drainTimeoutMs: Type.Integer({ minimum: 100, maximum: 600_000 }),
+        /**
+         * Failed device logins one source address may make per minute before it is refused for the rest of that
+         * minute (wrong secrets are throttled per address, never per device id). Behind a TCP balancer without the
+         * PROXY protocol every device shares the balancer's address: raise it there.
+         */
+        authFailuresPerMinute: Type.Integer({ minimum: 1, maximum: 1_000_000 }),
         /** After a start, devices are not marked offline by timeout before this grace period ends. */
         startupGraceS: Type.Integer({ minimum: 0, maximum: 86_400 }),
         /** How often last-seen timers are checked. */

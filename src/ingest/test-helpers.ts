@@ -192,6 +192,7 @@ export async function testMqttConfig(over: Partial<Config['mqtt']> = {}): Promis
     wsPort: await freePort(),
     tlsPort: 0,
     sharedGroup: 'gridwatch',
+    authFailuresPerMinute: 30,
     maxPacketSize: 8192,
     concurrency: 100,
     drainTimeoutMs: 5000,
