@@ -6,6 +6,7 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { INBOUND_KINDS } from './contracts/topics.ts';
 import { EVENT_TYPES, REJECT_REASONS } from './contracts/canonical.ts';
+import type { TimeSeriesStats } from './timeseries/port.ts';
 
 export interface MetricsOptions {
   /** Process metrics (CPU, memory, event-loop lag, GC); off in tests that build many registries. */
@@ -121,3 +122,41 @@ export function createMetrics(opts: MetricsOptions = {}) {
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/**
+ * The time-series store's own accounting, read when /metrics is scraped: what waits in its bounded buffer while the
+ * store is slow or away, and what it had to drop when the bound was hit (also logged by the store).
+ */
+export function watchTimeSeries(metrics: Metrics, stats: () => TimeSeriesStats): void {
+  const registers = [metrics.registry];
+  new Gauge({
+    name: 'gridwatch_timeseries_buffered_points',
+    help: 'Points waiting to be written to the time-series store (it is slow or unavailable)',
+    registers,
+    collect() {
+      this.set(stats().buffered);
+    },
+  });
+  let counted = 0;
+  new Counter({
+    name: 'gridwatch_timeseries_dropped_points_total',
+    help: 'Points the time-series store dropped because its buffer bound was hit during an outage',
+    registers,
+    collect() {
+      const dropped = stats().dropped;
+      if (dropped > counted) this.inc(dropped - counted);
+      counted = Math.max(counted, dropped);
+    },
+  });
+  let flushes = 0;
+  new Counter({
+    name: 'gridwatch_timeseries_failed_flushes_total',
+    help: 'Writes to the time-series store that failed and were kept for a retry',
+    registers,
+    collect() {
+      const failed = stats().failedFlushes;
+      if (failed > flushes) this.inc(failed - flushes);
+      flushes = Math.max(flushes, failed);
+    },
+  });
+}

@@ -39,7 +39,7 @@ import { RedisEventDedupe } from './ingest/redis-dedupe.ts';
 import { type Module, stopAll } from './lifecycle/module.ts';
 import { RedisModule } from './lifecycle/redis.ts';
 import type { Logger } from './logger.ts';
-import { createMetrics, type Metrics } from './metrics.ts';
+import { createMetrics, type Metrics, watchTimeSeries } from './metrics.ts';
 import { AccessLog } from './registry/access-log.ts';
 import { SqlRegistry } from './registry/registry.ts';
 import { generateSecret, verifyDeviceSecret } from './registry/secrets.ts';
@@ -265,6 +265,8 @@ export class GridWatch {
     }
     await this.ensureAdmin();
     this.timeseries = await this.add(createTimeSeries(config.timeseries, config.dataDir, log));
+    const timeseries = this.timeseries;
+    watchTimeSeries(this.metrics, () => timeseries.stats());
     // after the migrations (its tables) and the time-series store (lifecycle points)
     this.alerts = new AlertService(this.database, {
       clock: this.clock,

@@ -50,6 +50,8 @@ const RETENTION_CHUNK = 5_000;
 const RETENTION_SLICE_MS = 10;
 /** Repeated failures of the same kind are logged at most this often. */
 const LOG_EVERY_MS = 10_000;
+/** The longest wait between two retries while the database refuses writes. */
+const MAX_RETRY_DELAY_MS = 2_000;
 
 interface SeriesEntry {
   id: number;
@@ -101,6 +103,9 @@ export class SqliteTimeSeries implements TimeSeriesStore {
   private dropped = 0;
   private failedFlushes = 0;
   private failing = false;
+  /** back-off of the flush timer's retries while writes fail */
+  private retryDelay = 0;
+  private retryAt = 0;
   private lastFailureLog = 0;
   private lastDropLog = 0;
 
@@ -125,7 +130,8 @@ export class SqliteTimeSeries implements TimeSeriesStore {
     }
     this.db = db;
     this.flushTimer = setInterval(() => {
-      if (this.bufferedCount() > 0) this.flush().catch(() => {});
+      // while the database refuses writes, retries back off: each one may block the event loop for busyTimeoutMs
+      if (this.bufferedCount() > 0 && Date.now() >= this.retryAt) this.flush().catch(() => {});
     }, this.opts.flushIntervalMs);
     this.flushTimer.unref();
     this.retentionTimer = setInterval(() => void this.runRetention().catch(() => {}), RETENTION_INTERVAL_MS);
@@ -140,7 +146,7 @@ export class SqliteTimeSeries implements TimeSeriesStore {
     // WAL + NORMAL: a power cut may lose the last transactions but never corrupts the file; FULL would fsync
     // on every batch, which the ingest rate cannot afford.
     db.pragma('synchronous = NORMAL');
-    db.pragma(`busy_timeout = ${Math.max(0, Math.floor(this.opts.busyTimeoutMs ?? 1000))}`);
+    db.pragma(`busy_timeout = ${Math.max(0, Math.floor(this.opts.busyTimeoutMs ?? 50))}`);
     db.pragma('temp_store = MEMORY');
     const version = db.pragma('user_version', { simple: true }) as number;
     if (version > SCHEMA_VERSION) {
@@ -292,6 +298,8 @@ export class SqliteTimeSeries implements TimeSeriesStore {
     this.compact();
     if (this.failing) {
       this.failing = false;
+      this.retryDelay = 0;
+      this.retryAt = 0;
       this.log.info({ buffered: this.bufferedCount() }, 'timeseries: sqlite writes succeed again');
     }
   }
@@ -317,6 +325,8 @@ export class SqliteTimeSeries implements TimeSeriesStore {
       this.lastFailureLog = t;
     }
     this.failing = true;
+    this.retryDelay = Math.min(MAX_RETRY_DELAY_MS, Math.max(this.opts.flushIntervalMs, this.retryDelay * 2));
+    this.retryAt = Date.now() + this.retryDelay;
   }
 
   private drop(n: number, reason: string): void {
