@@ -374,11 +374,12 @@ export class EmbeddedBroker implements Module, DeviceTransport {
 
   // --- authentication --------------------------------------------------------------------------------------------
 
-  /** Resolves to a CONNACK return code: 0 accepted. */
+  /** The source address of a client's connection (aedes keeps the stream as `conn`, untyped). */
   private addressOf(client: Client): string | undefined {
     return this.addresses.get((client as unknown as { conn: Duplex }).conn);
   }
 
+  /** Resolves to a CONNACK return code: 0 accepted. */
   private async authenticate(
     clientId: string,
     username: string | undefined,
