@@ -35,7 +35,11 @@ export class RedisModule implements Module {
 
   /** A new connection with BullMQ's required options, for workers and subscribers. */
   duplicate(): Redis {
-    return this.client.duplicate({ maxRetriesPerRequest: null });
+    const conn = this.client.duplicate({ maxRetriesPerRequest: null });
+    // The main connection already reports an outage ('redis connection error'); without a listener ioredis would
+    // print every failed reconnect of each duplicate to stderr as an unhandled error event.
+    conn.on('error', (err: Error) => this.log.debug({ err: err.message }, 'redis: duplicate connection error'));
+    return conn;
   }
 
   async start(): Promise<void> {
