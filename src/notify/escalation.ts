@@ -33,7 +33,7 @@ import { Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { AlertChange } from '../alerts/service.ts';
 import type { Alert, AlertInput, Severity } from '../alerts/types.ts';
-import type { Household } from '../registry/port.ts';
+import type { Household, Scope } from '../registry/port.ts';
 import type { Clock } from '../clock/clock.ts';
 import type { Module } from '../lifecycle/module.ts';
 import type { Logger } from '../logger.ts';
@@ -58,6 +58,11 @@ export type QueueName = typeof QUEUE_CRITICAL | typeof QUEUE_NORMAL | typeof QUE
 
 const MINUTE = 60_000;
 const STOP_STATES: readonly Alert['status'][] = ['acknowledged', 'resolved', 'cancelled'];
+/** How far back the auditor looks for open alerts whose escalation never started, and how long it leaves them. */
+const ORPHAN_LOOKBACK_MS = 24 * 3_600_000;
+const ORPHAN_GRACE_MS = 30_000;
+const ALL_SCOPE: Scope = { all: true, gridIds: [] };
+
 /** Severities whose permanent send failures escalate at once. */
 const ESCALATE_ON_PERMANENT_FAILURE: readonly Severity[] = ['critical', 'major'];
 export const BAD_PHONE_ALERT_TYPE = 'bad_phone_number';
@@ -108,7 +113,15 @@ export interface NotifyJobData {
 }
 
 export interface EscalatorDeps {
-  alerts: { get(id: string): Promise<Alert | undefined> };
+  alerts: {
+    get(id: string): Promise<Alert | undefined>;
+    /** open alerts for the auditor's orphan check (AlertService.list); without it the check is skipped */
+    list?(
+      filter: { status: 'open'; since: number },
+      scope: Scope,
+      page: { limit: number },
+    ): Promise<{ items: Alert[] }>;
+  };
   policies: () => readonly Policy[];
   recipients: { resolve(to: readonly string[], alert: Alert): Promise<Recipient[]> };
   store: NotificationStore;
@@ -732,7 +745,36 @@ export class Escalator implements Module {
       }
     }
     if (restarted > 0) this.log.warn({ restarted }, 'escalation auditor restarted overdue steps');
-    return restarted;
+    return restarted + (await this.adoptOrphans(all, now));
+  }
+
+  /**
+   * Open alerts whose escalation never started: the process died between the alert's commit and its `opened`
+   * (a replayed event then only repeats into the alert). Nobody was told and nothing is frozen for them, so they are
+   * started now. A grace period leaves a just-opened alert to the node that is starting it.
+   */
+  private readonly adopted = new Set<string>();
+
+  private async adoptOrphans(frozen: Record<string, string>, now: number): Promise<number> {
+    const list = this.deps.alerts.list;
+    if (!list) return 0;
+    const page = await list.call(this.deps.alerts, { status: 'open', since: now - ORPHAN_LOOKBACK_MS }, ALL_SCOPE, {
+      limit: 500,
+    });
+    let adopted = 0;
+    for (const a of page.items) {
+      // once per alert and process: an escalation that ran its course with nobody to tell must not start over
+      if (a.id in frozen || this.adopted.has(a.id) || Date.parse(a.firstSeen) > now - ORPHAN_GRACE_MS) continue;
+      if (!policyFor(this.deps.policies(), a)) continue;
+      const told = await this.deps.store.list({ alertId: a.id }, { limit: 1 });
+      if (told.items.length > 0) continue;
+      if (this.adopted.size >= 10_000) this.adopted.clear();
+      this.adopted.add(a.id);
+      await this.opened(a);
+      adopted++;
+    }
+    if (adopted > 0) this.log.warn({ adopted }, 'escalation auditor started escalations that never began');
+    return adopted;
   }
 
   // ------------------------------------------------------------------ helpers
