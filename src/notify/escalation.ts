@@ -58,6 +58,11 @@ export type QueueName = typeof QUEUE_CRITICAL | typeof QUEUE_NORMAL | typeof QUE
 
 const MINUTE = 60_000;
 const STOP_STATES: readonly Alert['status'][] = ['acknowledged', 'resolved', 'cancelled'];
+/** The retry backoff of SMS jobs: doubling, capped (see `settings.backoffStrategy` of the workers). */
+const CAPPED_BACKOFF = 'capped';
+/** 2 + 4 + 8 s, then 10 s apart: about 10 minutes of retries, the SMS validity period. */
+const SMS_ATTEMPTS = 60;
+
 /** How far back the auditor looks for open alerts whose escalation never started, and how long it leaves them. */
 const ORPHAN_LOOKBACK_MS = 24 * 3_600_000;
 const ORPHAN_GRACE_MS = 30_000;
@@ -144,8 +149,9 @@ export interface EscalatorDeps {
   workers?: boolean;
   /** default 60 s */
   auditEveryMs?: number;
-  /** BullMQ retry backoff base (exponential); default 2000 ms */
+  /** BullMQ retry backoff: doubling from this (default 2000 ms) up to maxBackoffMs (default 10 s) */
   backoffMs?: number;
+  maxBackoffMs?: number;
   /** passed to the transport (drop a stale SMS at the provider); default 600 s */
   validitySeconds?: number;
   /** default true: this node owns the step timers and the `escalate` queue (false: a sending-only worker node) */
@@ -203,14 +209,16 @@ export class Escalator implements Module {
       connection: this.conn(),
       defaultJobOptions: {
         attempts,
-        backoff: { type: 'exponential' as const, delay: this.deps.backoffMs ?? 2000 },
+        backoff: { type: CAPPED_BACKOFF, delay: this.deps.backoffMs ?? 2000 },
         removeOnComplete: { age: 24 * 3600, count: 10_000 },
         removeOnFail: { age: 7 * 24 * 3600 },
       },
     });
     this.queues = {
-      [QUEUE_CRITICAL]: new Queue(QUEUE_CRITICAL, queueOpts(5)),
-      [QUEUE_NORMAL]: new Queue(QUEUE_NORMAL, queueOpts(5)),
+      // An SMS keeps being retried through a provider outage for about as long as it may still be delivered
+      // (its validity period, 10 min by default): 2, 4, 8 s, then every 10 s.
+      [QUEUE_CRITICAL]: new Queue(QUEUE_CRITICAL, queueOpts(SMS_ATTEMPTS)),
+      [QUEUE_NORMAL]: new Queue(QUEUE_NORMAL, queueOpts(SMS_ATTEMPTS)),
       [QUEUE_AUDIT]: new Queue(QUEUE_AUDIT, queueOpts(3)),
       [QUEUE_DIGEST]: new Queue(QUEUE_DIGEST, queueOpts(5)),
     };
@@ -219,6 +227,13 @@ export class Escalator implements Module {
       connection: this.conn(),
       concurrency,
       lockDuration: this.deps.lockDurationMs ?? 30_000,
+      settings: {
+        backoffStrategy: (attemptsMade: number) =>
+          Math.min(
+            this.deps.maxBackoffMs ?? 10_000,
+            (this.deps.backoffMs ?? 2000) * 2 ** Math.max(0, attemptsMade - 1),
+          ),
+      },
       stalledInterval: this.deps.stalledIntervalMs ?? 30_000,
     });
     const onFailed = (job: Job | undefined, err: Error) =>
