@@ -212,6 +212,8 @@ describe('a short drill run from the console', () => {
 
   it('the drill page: the banner, the clock ticking, the injects firing and the drill alert arriving live', async () => {
     const banner = desk.getByTestId('drill-banner');
+    // the banner comes with the drill's data, a moment after the page itself on a busy machine
+    await banner.waitFor({ timeout: LIVE_MS });
     expect(await banner.isVisible()).toBe(true);
     expect(await banner.textContent()).toContain('【演练 DRILL】');
     expect(await state(desk, 'drill-clock')).toBe('running');
