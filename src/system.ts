@@ -199,20 +199,10 @@ export class GridWatch {
       smsOutbox: () => this.sms.name === 'outbox',
       timezone: this.config.timezone,
     });
-    // The live channel only needs the alert's grid (which never changes): one small cached lookup, not a whole
-    // alert with its timeline for every change of every SMS.
-    const gridOfAlert = new Map<string, string | undefined>();
+    // The live channel only needs the alert's grid, not the whole alert with its timeline for every SMS change.
     this.notifications.onChange = (n) => {
-      if (gridOfAlert.has(n.alertId)) {
-        hub.notificationChanged(n, { gridId: gridOfAlert.get(n.alertId) });
-        return;
-      }
       this.alerts.gridOf(n.alertId).then(
-        (gridId) => {
-          if (gridOfAlert.size >= 10_000) gridOfAlert.delete(gridOfAlert.keys().next().value!);
-          gridOfAlert.set(n.alertId, gridId);
-          hub.notificationChanged(n, { gridId });
-        },
+        (gridId) => hub.notificationChanged(n, { gridId }),
         () => {},
       );
     };

@@ -116,6 +116,7 @@ export class AlertService implements AlertSink {
   readonly name = 'alerts';
   /** Raises that lost a race for a key in the unique index and went round again (a gauge of contention). */
   raceRetries = 0;
+  private readonly grids = new Map<string, string | undefined>();
   private readonly clock: Clock;
   private readonly log: Logger;
 
@@ -332,10 +333,14 @@ export class AlertService implements AlertSink {
     return toAlert(row, await this.timelines(this.db, [id]).then((m) => m.get(id) ?? []));
   }
 
-  /** The grid an alert belongs to (fixed when it opens). */
+  /** The grid an alert belongs to: fixed when it opens, so kept once looked up (bounded). */
   async gridOf(id: string): Promise<string | undefined> {
+    if (this.grids.has(id)) return this.grids.get(id);
     const row = await this.db.selectFrom('alert').select('grid_id').where('id', '=', id).executeTakeFirst();
-    return row?.grid_id ?? undefined;
+    if (!row) return undefined;
+    if (this.grids.size >= 10_000) this.grids.delete(this.grids.keys().next().value!);
+    this.grids.set(id, row.grid_id ?? undefined);
+    return row.grid_id ?? undefined;
   }
 
   /** The active (open or acknowledged) alert of a key. */
