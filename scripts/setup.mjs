@@ -62,6 +62,8 @@ if (mode === 'start') {
   wanted.push(['postgresql', hasPostgres]);
   wanted.push(['victoria-metrics', () => has('victoria-metrics')]);
   wanted.push(['openssl', () => has('openssl')]);
+  // external-broker mode is tested against Debian's mosquitto (two ingest processes on one shared subscription)
+  wanted.push(['mosquitto', () => existsSync('/usr/sbin/mosquitto')]);
   // the console's browser tests drive Debian's chromium through playwright-core
   wanted.push(['chromium', () => has('chromium')]);
   // a Chinese font, or the console's screenshots show empty boxes

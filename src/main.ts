@@ -59,7 +59,11 @@ async function main(): Promise<void> {
     return;
   }
   log.info(
-    { ms: Date.now() - startedAt, http: system.http.port, mqtt: system.broker.ports },
+    {
+      ms: Date.now() - startedAt,
+      http: system.http.port,
+      mqtt: system.broker?.ports ?? { external: system.deviceBrokerUrl('') },
+    },
     `GridWatch is up: http://localhost:${system.http.port}/docs`,
   );
 }

@@ -140,12 +140,39 @@ export function watchTimeSeries(metrics: Metrics, stats: () => TimeSeriesStats):
   let counted = 0;
   new Counter({
     name: 'gridwatch_timeseries_dropped_points_total',
-    help: 'Points the time-series store dropped because its buffer bound was hit during an outage',
+    help: 'Points the time-series store dropped: its buffer (and disk spill) bound was hit during an outage, or invalid',
     registers,
     collect() {
       const dropped = stats().dropped;
       if (dropped > counted) this.inc(dropped - counted);
       counted = Math.max(counted, dropped);
+    },
+  });
+  let written = 0;
+  new Counter({
+    name: 'gridwatch_timeseries_written_points_total',
+    help: 'Points the time-series store has written (confirmed by the store)',
+    registers,
+    collect() {
+      const w = stats().written;
+      if (w > written) this.inc(w - written);
+      written = Math.max(written, w);
+    },
+  });
+  new Gauge({
+    name: 'gridwatch_timeseries_spilled_points',
+    help: 'Points waiting in the disk spill because the memory buffer was full while the store was away',
+    registers,
+    collect() {
+      this.set(stats().spilled);
+    },
+  });
+  new Gauge({
+    name: 'gridwatch_timeseries_spill_bytes',
+    help: 'Bytes of the time-series disk spill files',
+    registers,
+    collect() {
+      this.set(stats().spillBytes);
     },
   });
   let flushes = 0;

@@ -24,6 +24,10 @@ import { DutyRoster } from './notify/roster.ts';
 import { NotificationStore } from './notify/store.ts';
 import { VisitsService } from './visits/service.ts';
 import { EmbeddedBroker } from './broker/embedded.ts';
+import { redisSharedBrokerState } from './broker/cluster.ts';
+import { ExternalBroker } from './broker/external.ts';
+import { FEED_KEY, FeedWriter, OWNER_KEY, RulesOwnership } from './rules/feed.ts';
+import type { RuleStateFence } from './rules/state-store.ts';
 import { DeviceStatusTracker } from './broker/status.ts';
 import { Bus } from './bus.ts';
 import { type Clock, systemClock } from './clock/clock.ts';
@@ -76,8 +80,18 @@ export class GridWatch {
   sms!: SmsTransport;
   rules?: RulesModule;
   timeseries!: TimeSeriesStore;
-  broker!: EmbeddedBroker;
-  status!: DeviceStatusTracker;
+  /** the embedded broker; undefined in external-broker mode (MQTT_URL) */
+  broker?: EmbeddedBroker;
+  /** where the devices' messages come from and commands go: the embedded broker, or the external one */
+  transport!: EmbeddedBroker | ExternalBroker;
+  /**
+   * The device-status tracker. With the rules shared between nodes it runs on the rules owner only, fed from the
+   * rules feed, and is undefined on the other nodes (their API falls back to the saved status).
+   */
+  status?: DeviceStatusTracker;
+  /** Rules on several nodes (rules/feed.ts): this node's rule inputs go to the feed; the lease decides who runs them. */
+  ruleFeed?: FeedWriter;
+  rulesOwnership?: RulesOwnership;
   pipeline!: IngestPipeline;
   /** commands to devices and their answers */
   commands!: CommandService;
@@ -269,7 +283,9 @@ export class GridWatch {
     this.roster = new DutyRoster(this.database, this.clock, this.registry);
     this.sms = this.createSmsTransport();
     this.visits = new VisitsService(this.database, this.clock, (change) => {
-      this.rules?.onVisitChange(change).catch((err: unknown) => log.error({ err }, 'rules: visit change failed'));
+      // shared rules: the change goes through the feed to whichever node runs them
+      if (this.ruleFeed) this.ruleFeed.visitChanged(change);
+      else this.rules?.onVisitChange(change).catch((err: unknown) => log.error({ err }, 'rules: visit change failed'));
     });
   }
 
@@ -314,35 +330,32 @@ export class GridWatch {
 
   /** The rules listen to the bus before any device message can arrive. */
   private async startRules(): Promise<void> {
-    const { config, log } = this;
-    this.rules = new RulesModule({
-      config,
+    if (this.rulesShared()) return this.startSharedRules();
+    this.rules = await this.add(this.createRules(this.bus));
+  }
+
+  private createRules(bus: Bus, fence?: RuleStateFence): RulesModule {
+    const rules = new RulesModule({
+      config: this.config,
       clock: this.clock,
-      bus: this.bus,
+      bus,
       redis: this.redis.client,
       registry: this.registry,
       alerts: this.alerts,
       visits: this.visits,
       devices: this.registry.devices,
       kindOf: (m) => getModel(m)?.kind,
-      logger: log,
+      logger: this.log,
+      fence,
     });
     const lateness = this.metrics.ruleDeadlineLateness;
-    this.rules.scheduler.observeLateness = (_t, lateMs) => lateness.observe(lateMs / 1000);
-    await this.add(this.rules);
+    rules.scheduler.observeLateness = (_t, lateMs) => lateness.observe(lateMs / 1000);
+    return rules;
   }
 
-  private async startDeviceSide(): Promise<void> {
-    const { config, log, bus, metrics, registry } = this;
-    this.broker = new EmbeddedBroker({
-      config: config.mqtt,
-      directory: registry.devices,
-      verifySecret: verifyDeviceSecret,
-      logger: log.child({ module: 'broker' }),
-      metrics,
-      stopTimeoutMs: Math.min(5000, config.shutdownTimeoutMs),
-    });
-    this.status = new DeviceStatusTracker({
+  private createStatusTracker(bus: Bus): DeviceStatusTracker {
+    const { config, registry } = this;
+    return new DeviceStatusTracker({
       bus,
       clock: this.clock,
       directory: registry.devices,
@@ -352,10 +365,100 @@ export class GridWatch {
       // only changed rows are written; a second keeps the API's status filter close to the live state
       saveIntervalMs: 1000,
       config: config.mqtt,
-      logger: log.child({ module: 'status' }),
-      metrics,
+      logger: this.log.child({ module: 'status' }),
+      metrics: this.metrics,
     });
-    await this.add(this.status);
+  }
+
+  /** Several nodes take device messages (external broker, clustered broker): one of them runs the rules. */
+  private rulesShared(): boolean {
+    const { placement, mqtt } = this.config;
+    if (placement.rules !== 'auto') return placement.rules === 'shared';
+    // mqtt.cluster arrives with the clustered embedded broker; read loosely so either order of changes compiles
+    const cluster = (mqtt as { cluster?: { enabled?: boolean } }).cluster;
+    return Boolean(mqtt.url) || cluster?.enabled === true;
+  }
+
+  /**
+   * Rules on several nodes (rules/feed.ts): every node writes its rule inputs to the feed; the node holding the
+   * lease runs the rules and the status tracker on a bus of their own, fed only from the feed.
+   */
+  private async startSharedRules(): Promise<void> {
+    const { config, log } = this;
+    const nodeId = nodeIdOf(config.dataDir);
+    const feedLog = log.child({ module: 'rules-feed' });
+    this.ruleFeed = await this.add(new FeedWriter({ redis: this.redis.client, bus: this.bus, logger: feedLog }));
+    let ruleBus: Bus | undefined;
+    const ownership: RulesOwnership = new RulesOwnership({
+      redis: this.redis.client,
+      reader: () => this.redis.duplicate(),
+      nodeId,
+      leaseMs: config.placement.leaseMs,
+      logger: feedLog,
+      owned: {
+        start: async (bus) => {
+          ruleBus = bus;
+          const fence = { ownerKey: OWNER_KEY, nodeId, feedKey: FEED_KEY, position: () => ownership.appliedPosition };
+          const rules = this.createRules(bus, fence);
+          await rules.start();
+          this.rules = rules;
+          const status = this.createStatusTracker(bus);
+          await status.start();
+          this.status = status;
+          return rules.restoredPosition;
+        },
+        target: () => ({
+          bus: ruleBus!,
+          status: this.status!,
+          visitChanged: (change) => {
+            this.rules?.onVisitChange(change).catch((err: unknown) => log.error({ err }, 'rules: visit change failed'));
+          },
+        }),
+        stop: async (save) => {
+          const { rules, status } = this;
+          this.rules = undefined;
+          this.status = undefined;
+          await status?.stop();
+          await rules?.stop(save);
+        },
+      },
+    });
+    this.rulesOwnership = await this.add(ownership);
+  }
+
+  private async startDeviceSide(): Promise<void> {
+    const { config, log, bus, metrics, registry } = this;
+    const url = config.mqtt.url;
+    if (url) {
+      this.transport = new ExternalBroker({
+        config: { ...config.mqtt, url },
+        nodeId: nodeIdOf(config.dataDir),
+        logger: log.child({ module: 'broker' }),
+        metrics,
+      });
+    } else {
+      this.broker = new EmbeddedBroker({
+        config: config.mqtt,
+        directory: registry.devices,
+        verifySecret: verifyDeviceSecret,
+        logger: log.child({ module: 'broker' }),
+        metrics,
+        stopTimeoutMs: Math.min(5000, config.shutdownTimeoutMs),
+        // mqtt.cluster: sessions, retained and queued messages, and the fan-out between nodes in the shared Redis
+        ...(config.mqtt.cluster?.enabled && {
+          shared: redisSharedBrokerState({
+            connection: this.redis.connection,
+            offlineMessageTtlS: config.mqtt.cluster.offlineMessageTtlS,
+            logger: log.child({ module: 'broker' }),
+          }),
+        }),
+      });
+      this.transport = this.broker;
+    }
+    const transport = this.transport;
+    // one node: the tracker listens to this node's broker; several: the feed carries liveness to the rules owner
+    if (!this.ruleFeed) this.status = await this.add(this.createStatusTracker(bus));
+    const statusSink = this.ruleFeed ?? this.status!;
     this.pipeline = new IngestPipeline({
       baseTopic: config.mqtt.baseTopic,
       config: config.ingest,
@@ -366,8 +469,8 @@ export class GridWatch {
       metrics,
       logger: log.child({ module: 'ingest' }),
       clock: this.clock,
-      replies: this.broker,
-      status: this.status,
+      replies: transport,
+      status: statusSink,
       dedupe: new RedisEventDedupe(this.redis.client, config.ingest.dedupeWindowS * 1000),
     });
     // commands out through the broker, their answers (`cmd_ack` events) in from the bus
@@ -377,11 +480,11 @@ export class GridWatch {
         bus,
         clock: this.clock,
         logger: log.child({ module: 'commands' }),
-        publisher: this.broker,
+        publisher: transport,
         commandsOf: (model) => getModel(model)?.commands,
       }),
     );
-    await this.add(new IngestModule({ transport: this.broker, pipeline: this.pipeline, status: this.status }));
+    await this.add(new IngestModule({ transport, pipeline: this.pipeline, status: statusSink }));
     // QoS 1 events are durable before their PUBACK; what a killed process left unprocessed is replayed here,
     // before the broker accepts connections again.
     const pipeline = this.pipeline;
@@ -394,15 +497,17 @@ export class GridWatch {
         replay: (deviceId, payload, receivedAt) => pipeline.handle(deviceId, 'event', payload, receivedAt, false, true),
         settled: async () => {
           await pipeline.settled();
-          await rules?.engine.settled();
+          // shared rules: the event is safe once it is in the feed (the owner replays the feed after a takeover)
+          if (this.ruleFeed) await this.ruleFeed.settled();
+          else await rules?.engine.settled();
         },
         housekeeping: () => alerts.pruneEventKeys(this.clock.now() - 30 * 86_400_000),
         logger: log.child({ module: 'journal' }),
       }),
     );
-    this.broker.setEventJournal(journal);
+    transport.setEventJournal(journal);
     // The broker listens last and so stops first: while it accepts and acknowledges messages, ingest is attached.
-    await this.add(this.broker);
+    await this.add(transport);
   }
 
   /** Drills: after the broker (drill devices publish through it), before the HTTP API that controls them. */
@@ -421,7 +526,7 @@ export class GridWatch {
         logger: log.child({ module: 'drills' }),
         scenarios: this.scenarios,
         getModel,
-        mqtt: { url: () => `mqtt://${host}:${this.broker.ports.tcp}`, baseTopic: config.mqtt.baseTopic },
+        mqtt: { url: () => this.deviceBrokerUrl(host), baseTopic: config.mqtt.baseTopic },
         timezone: config.timezone,
       }),
     );
@@ -474,7 +579,7 @@ export class GridWatch {
       log,
       registry,
       timeseries: this.timeseries,
-      deviceState: this.status,
+      deviceState: { get: (id) => this.status?.get(id) },
       alerts: this.alerts,
       rules: () => ({ timezone: config.timezone, rules: config.rules }),
       visits: this.visits,
@@ -491,7 +596,7 @@ export class GridWatch {
       twilio: this.twilioWebhooks(),
       metricsText: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
       readiness: [
-        { name: 'broker', check: async () => this.broker.ready },
+        { name: 'broker', check: async () => this.transport.ready },
         { name: 'redis', check: () => this.redis.ping() },
         { name: 'database', check: () => this.database.ping() },
         { name: 'timeseries', check: () => this.timeseries.ping() },
@@ -531,6 +636,11 @@ export class GridWatch {
     }
   }
 
+  /** Where devices (the demo fleet, drill devices) connect: the embedded broker on `host`, or the external one. */
+  deviceBrokerUrl(host: string): string {
+    return this.broker ? `mqtt://${host}:${this.broker.ports.tcp}` : (this.transport as ExternalBroker).url;
+  }
+
   private demoSecretsFile(): string {
     return path.join(this.config.dataDir, 'demo-secrets.json');
   }
@@ -546,7 +656,7 @@ export class GridWatch {
     }
     const { deviceSecrets: devices } = JSON.parse(readFileSync(file, 'utf8')) as { deviceSecrets: DemoDevice[] };
     this.fleet = new SimulatedFleet({
-      url: `mqtt://127.0.0.1:${this.broker.ports.tcp}`,
+      url: this.deviceBrokerUrl('127.0.0.1'),
       baseTopic: this.config.mqtt.baseTopic,
       devices,
       speed: this.config.demo.speed,

@@ -196,6 +196,12 @@ describe.each(['sqlite', 'postgres'] as const)('alert service on %s', (kind) => 
       .where('device_id', '=', 'btn-h-once')
       .execute();
     expect(rows.map((r) => r.event_id).sort()).toEqual(['e-1', 'e-2']);
+    // one event may raise an alert of another key as well (the third cut-off: a repeat and `…_repeated`): that
+    // one is not a replay
+    const second = await alerts.raise(sos('h-once', ts, { evidence: ev('e-1'), type: 'fall' }));
+    expect(second).toMatchObject({ created: true });
+    expect(second.replayed).toBeUndefined();
+    expect((await alerts.raise(sos('h-once', ts, { evidence: ev('e-1'), type: 'fall' }))).replayed).toBe(true);
     // pruning forgets the ids, not the alert
     expect(await alerts.pruneEventKeys(ts + 10)).toBeGreaterThanOrEqual(2);
     expect((await alerts.get(first.alert.id))!.count).toBe(2);

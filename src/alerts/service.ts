@@ -162,6 +162,7 @@ export class AlertService implements AlertSink {
                 .select('alert_id')
                 .where('device_id', '=', src.deviceId)
                 .where('event_id', '=', src.eventId)
+                .where('alert_key', '=', key)
                 .executeTakeFirst();
               if (hit) counted = hit.alert_id;
               else fresh.push(src);
@@ -181,6 +182,7 @@ export class AlertService implements AlertSink {
                 fresh.map((f) => ({
                   device_id: f.deviceId,
                   event_id: f.eventId,
+                  alert_key: key,
                   alert_id: result.alert.id,
                   ts: input.ts,
                 })),

@@ -228,6 +228,7 @@ describe.each(['sqlite', 'postgres'] as const)('alert statistics on %s', (kind) 
       drill: 0,
       disabled,
       secret_hash: 'x',
+      mosquitto_hash: null,
       status,
       last_seen: null,
       created_at: 0,

@@ -18,15 +18,24 @@ import { Aedes, type AuthenticateError, type Client, type PublishPacket, type Su
 import { createWebSocketStream, WebSocketServer } from 'ws';
 import type { Config } from '../config/schema.ts';
 import { AuthThrottle } from './auth-throttle.ts';
+import { type AuthRefusal, DeviceAuthenticator, deviceMaySubscribe, inboundKind } from './device-acl.ts';
 import { deviceTopic, type InboundKind, type OutboundKind } from '../contracts/topics.ts';
 import type { DeviceConnectionHandler, DeviceMessageHandler, DeviceTransport } from '../ingest/module.ts';
 import type { Module } from '../lifecycle/module.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
-import type { DeviceDirectory, DeviceRecord } from '../registry/types.ts';
+import type { DeviceDirectory } from '../registry/types.ts';
 
 /** CONNACK return codes of MQTT 3.1.1 (aedes declares them as an ambient const enum, unusable here). */
 const CONNACK = { IDENTIFIER_REJECTED: 2, SERVER_UNAVAILABLE: 3, BAD_USERNAME_OR_PASSWORD: 4, NOT_AUTHORIZED: 5 };
+/** The CONNACK each refusal gets: a disabled device learns it is not authorised, a mismatched id is rejected. */
+const CONNACK_OF: Record<AuthRefusal, number> = {
+  missing_credentials: CONNACK.BAD_USERNAME_OR_PASSWORD,
+  client_id_mismatch: CONNACK.IDENTIFIER_REJECTED,
+  unknown_device: CONNACK.BAD_USERNAME_OR_PASSWORD,
+  bad_secret: CONNACK.BAD_USERNAME_OR_PASSWORD,
+  disabled_device: CONNACK.NOT_AUTHORIZED,
+};
 
 export interface EmbeddedBrokerDeps {
   config: Config['mqtt'];
@@ -41,7 +50,35 @@ export interface EmbeddedBrokerDeps {
   metrics?: Metrics;
   /** Upper bound for stop(); default 5 s. */
   stopTimeoutMs?: number;
+  /**
+   * Cluster mode (mqtt.cluster): the emitter and persistence every node shares (src/broker/cluster.ts). Without it
+   * aedes keeps both in memory, for this node alone.
+   */
+  shared?: SharedBrokerState;
 }
+
+/** aedes' message bus (the mqemitter API); in cluster mode it reaches every node. */
+export interface BrokerEmitter {
+  on(topic: string, listener: (packet: { topic: string; payload: unknown }, done: () => void) => void): unknown;
+  emit(packet: { topic: string; payload: Buffer }, done?: (err?: Error) => void): void;
+  close(done: () => void): void;
+}
+
+/** aedes' session store; only destroy() is ours to call, aedes uses the rest. */
+export interface BrokerPersistence {
+  destroy(): Promise<void>;
+}
+
+/** New emitter and persistence for each start(); stop() closes them. */
+export interface SharedBrokerState {
+  createEmitter(opts: { concurrency: number }): BrokerEmitter;
+  createPersistence(): BrokerPersistence;
+}
+
+/** Another node announces each session it accepts here (aedes' own takeover message, `$SYS/<broker id>/…`). */
+const NEW_CLIENTS_TOPIC = '$SYS/+/new/clients';
+/** Ours: end a device's session on whichever node holds it. Devices cannot reach `$SYS` (ACL). */
+const DISCONNECT_TOPIC = '$SYS/gridwatch/disconnect';
 
 /** Where QoS 1 events are made durable before their PUBACK (ingest/event-journal.ts). */
 export interface EventJournalPort {
@@ -73,15 +110,19 @@ export class EmbeddedBroker implements Module, DeviceTransport {
   private readonly sessions = new Map<string, Client>();
   /** The newest connection accepted per device; set at authentication, before a takeover closes the old one. */
   private readonly newest = new Map<string, Client>();
+  /** Sessions another node took over (the device reconnected there): their end and Last Will are stale. */
+  private readonly movedAway = new WeakSet<Client>();
+  /** Last Wills recognised as stale in authorizePublish: published without retain, never ingested. */
+  private readonly staleWills = new WeakSet<PublishPacket>();
+  private emitter: BrokerEmitter | undefined;
+  private persistence: BrokerPersistence | undefined;
   /** Per connection: did it register `offline` on its own status topic as Last Will? */
   private readonly statusWill = new WeakMap<Client, boolean>();
-  /** Unknown ids refreshed from the registry recently, so a flood of bad ids cannot hammer the database. */
-  private readonly refreshedUnknown = new Map<string, number>();
   private readonly lastWarn = new Map<string, number>();
-  private readonly prefix: string;
   private stopping = false;
   private readonly addresses = new WeakMap<Duplex, string>();
   private readonly throttle: AuthThrottle;
+  private readonly auth: DeviceAuthenticator;
   private journal: EventJournalPort | undefined;
   /** payloads of journalled events already handed to ingest: the `publish` event must not hand them again */
   private readonly journaled = new WeakSet<Buffer>();
@@ -89,8 +130,8 @@ export class EmbeddedBroker implements Module, DeviceTransport {
   private boundPorts: BrokerPorts | undefined;
 
   constructor(private readonly deps: EmbeddedBrokerDeps) {
-    this.prefix = `${deps.config.baseTopic}/`;
     this.throttle = new AuthThrottle({ maxFailures: deps.config.authFailuresPerMinute, windowMs: 60_000 });
+    this.auth = new DeviceAuthenticator({ directory: deps.directory, verifySecret: deps.verifySecret });
   }
 
   /** The ports actually bound (useful when configured as 0 = any free port for TCP). */
@@ -106,7 +147,9 @@ export class EmbeddedBroker implements Module, DeviceTransport {
   async start(): Promise<void> {
     const cfg = this.deps.config;
     this.stopping = false;
+    const shared = this.sharedState(cfg.concurrency);
     const broker = await Aedes.createBroker({
+      ...shared,
       concurrency: cfg.concurrency,
       // A frozen subscriber must not stall delivery for everyone (ARCHITECTURE.md section 5).
       drainTimeout: cfg.drainTimeoutMs,
@@ -156,17 +199,25 @@ export class EmbeddedBroker implements Module, DeviceTransport {
       },
       authorizePublish: (client, packet, done) => {
         const denied = this.authorizePublish(client, packet);
-        if (denied || !this.journal || !client || client.closed || packet.qos !== 1) return done(denied);
+        if (denied || !this.journal || !client || client.closed || packet.qos !== 1 || this.staleWills.has(packet))
+          return done(denied);
         if (this.inboundKind(packet.topic, client.id) !== 'event') return done(null);
         this.journalEvent(client, packet, done);
       },
       authorizeSubscribe: (client, sub, done) => done(null, this.authorizeSubscribe(client, sub)),
+    }).catch(async (err: unknown) => {
+      // e.g. the shared persistence could not read its sessions from Redis
+      await this.closeShared(this.deps.stopTimeoutMs ?? 5000);
+      throw err;
     });
     this.broker = broker;
 
     broker.on('publish', (packet, client) => {
-      // No client: the server's own publishes ($SYS heartbeats, our cmd / error replies).
-      if (!client || this.stopping) return;
+      // A Last Will of a session since taken over on another node (see authorizePublish): not the device's word.
+      if (this.stopping || this.staleWills.has(packet)) return;
+      // No client: the server's own publishes ($SYS heartbeats, our cmd / error replies) and, in a cluster, the Last
+      // Will of a device whose node died, which a surviving node publishes for it.
+      if (!client) return this.orphanWill(packet);
       const handler = this.messageHandler;
       if (!handler) return;
       const kind = this.inboundKind(packet.topic, client.id);
@@ -243,6 +294,7 @@ export class EmbeddedBroker implements Module, DeviceTransport {
     for (const conn of this.conns) conn.destroy();
     for (const ws of this.wss?.clients ?? []) ws.terminate();
     await bounded(Promise.all(serversClosed), timeoutMs);
+    await this.closeShared(timeoutMs);
     this.servers.length = 0;
     this.conns.clear();
     this.sessions.clear();
@@ -285,11 +337,81 @@ export class EmbeddedBroker implements Module, DeviceTransport {
   /** Ends a device's session, e.g. after it was disabled or its secret rotated. */
   disconnectDevice(deviceId: string): void {
     this.sessions.get(deviceId)?.close();
+    // in a cluster the session may be on another node: every node closes its own (this one's again is a no-op)
+    this.emitter?.emit({ topic: DISCONNECT_TOPIC, payload: Buffer.from(deviceId) });
   }
 
   private isSuperseded(client: Client): boolean {
+    if (this.movedAway.has(client)) return true;
     const newest = this.newest.get(client.id);
     return newest !== undefined && newest !== client;
+  }
+
+  // --- cluster (mqtt.cluster) ----------------------------------------------------------------------------------
+
+  /** The shared emitter and persistence, with our listeners on the emitter registered before aedes' own. */
+  private sharedState(concurrency: number): { mq?: BrokerEmitter; persistence?: BrokerPersistence } {
+    const shared = this.deps.shared;
+    if (!shared) return {};
+    const mq = shared.createEmitter({ concurrency });
+    this.emitter = mq;
+    // The device connected to another node, which announces it; aedes' own listener for this message closes our
+    // session of it right after this one ran. Marked first, so that its disconnect and Last Will are known as stale
+    // (no offline on this node for a device that only moved).
+    mq.on(NEW_CLIENTS_TOPIC, (packet, done) => {
+      const broker = this.broker;
+      const id = String(packet.payload);
+      const clients = broker && (broker as unknown as { clients: Record<string, Client | undefined> }).clients;
+      const local = clients && packet.topic.split('/')[1] !== broker.id ? clients[id] : undefined;
+      if (local) {
+        this.movedAway.add(local);
+        if (this.newest.get(id) === local) this.newest.delete(id);
+      }
+      done();
+    });
+    mq.on(DISCONNECT_TOPIC, (packet, done) => {
+      this.sessions.get(String(packet.payload))?.close();
+      done();
+    });
+    this.persistence = shared.createPersistence();
+    return { mq, persistence: this.persistence };
+  }
+
+  /** aedes closes the emitter with the broker (unless that timed out); the persistence is ours to close. */
+  private async closeShared(timeoutMs: number): Promise<void> {
+    const { emitter, persistence } = this;
+    this.emitter = undefined;
+    this.persistence = undefined;
+    if (emitter) await bounded(new Promise<void>((resolve) => emitter.close(() => resolve())), timeoutMs);
+    if (persistence)
+      await bounded(
+        persistence.destroy().catch((err: unknown) => this.deps.logger.warn({ err }, 'mqtt: persistence close failed')),
+        timeoutMs,
+      );
+  }
+
+  /**
+   * A Last Will this node publishes for a device of another node that died (aedes sweeps the wills of nodes silent
+   * for three heartbeats): the device is gone unless it reconnected, which authorizePublish has ruled out.
+   */
+  private orphanWill(packet: PublishPacket): void {
+    const will = packet as PublishPacket & { brokerId?: string; clientId?: string };
+    const handler = this.messageHandler;
+    if (!handler || !will.brokerId || !will.clientId || will.brokerId === this.broker?.id) return;
+    const kind = this.inboundKind(will.topic, will.clientId);
+    if (!kind) return;
+    handler(will.clientId, kind, typeof will.payload === 'string' ? Buffer.from(will.payload) : will.payload, true);
+  }
+
+  /**
+   * The Last Will of a session that has been taken over: ours, by a connection to another node; or one of a dead
+   * node, for a device that has reconnected here since. Only a will carries `brokerId` (the persistence adds it).
+   */
+  private isStaleWill(client: Client | null, packet: PublishPacket): boolean {
+    if (!client) return false;
+    if (client.closed) return this.movedAway.has(client);
+    const brokerId = (packet as { brokerId?: string }).brokerId;
+    return brokerId !== undefined && brokerId !== this.broker?.id;
   }
 
   /** Connected device ids (authenticated sessions). */
@@ -379,37 +501,16 @@ export class EmbeddedBroker implements Module, DeviceTransport {
     return this.addresses.get((client as unknown as { conn: Duplex }).conn);
   }
 
-  /** Resolves to a CONNACK return code: 0 accepted. */
+  /** Resolves to a CONNACK return code: 0 accepted. The rules are in device-acl.ts. */
   private async authenticate(
     clientId: string,
     username: string | undefined,
     password: Buffer | undefined,
   ): Promise<number> {
-    if (!username || !password || password.length === 0)
-      return this.refuse('missing_credentials', clientId, CONNACK.BAD_USERNAME_OR_PASSWORD);
-    // One session per device: the client id must be the device id. aedes closes an older session when a new one
-    // with the same client id arrives, so a stolen secret cannot coexist unnoticed with the real device — the two
-    // keep kicking each other off, which shows up as connection churn — instead of quietly running side by side.
-    if (clientId !== username) return this.refuse('client_id_mismatch', clientId, CONNACK.IDENTIFIER_REJECTED);
-    const record = this.deps.directory.get(username) ?? (await this.refreshUnknown(username));
-    if (!record) return this.refuse('unknown_device', username, CONNACK.BAD_USERNAME_OR_PASSWORD);
-    if (!(await this.deps.verifySecret(password.toString('utf8'), record.secretHash))) {
-      return this.refuse('bad_secret', username, CONNACK.BAD_USERNAME_OR_PASSWORD);
-    }
-    // Checked after the secret, so only the device's owner learns that it is disabled.
-    if (record.disabled) return this.refuse('disabled_device', username, CONNACK.NOT_AUTHORIZED);
-    return 0;
-  }
-
-  /** A device provisioned on another node may not be in this node's directory yet: re-read it, at most every 30 s. */
-  private async refreshUnknown(deviceId: string): Promise<DeviceRecord | undefined> {
-    const now = Date.now();
-    const last = this.refreshedUnknown.get(deviceId);
-    if (last !== undefined && now - last < 30_000) return undefined;
-    if (this.refreshedUnknown.size >= 10_000) this.refreshedUnknown.clear();
-    this.refreshedUnknown.set(deviceId, now);
-    await this.deps.directory.refresh(deviceId);
-    return this.deps.directory.get(deviceId);
+    const result = await this.auth.authenticate(clientId, username, password);
+    if (result.ok) return 0;
+    const named = result.reason === 'missing_credentials' || result.reason === 'client_id_mismatch';
+    return this.refuse(result.reason, named || !username ? clientId : username, CONNACK_OF[result.reason]);
   }
 
   private refuse(reason: string, id: string, code: number): number {
@@ -469,29 +570,24 @@ export class EmbeddedBroker implements Module, DeviceTransport {
     }
     // Only status is meant to be retained; a retained reading or event would be replayed to later subscribers.
     if (kind !== 'status') packet.retain = false;
+    // A stale Last Will (cluster): refusing it would keep it stored, as aedes deletes a will only once published;
+    // so it goes out unretained (the live status stays retained) and is never ingested.
+    if (this.isStaleWill(client, packet)) {
+      packet.retain = false;
+      this.staleWills.add(packet);
+    }
     return null;
   }
 
   private authorizeSubscribe(client: Client, sub: Subscription): Subscription | null {
-    const rest = this.ownRest(sub.topic, client.id);
-    if (rest === 'cmd' || rest === 'error' || rest === '#' || rest === '+') return sub;
+    if (deviceMaySubscribe(this.deps.config.baseTopic, sub.topic, client.id)) return sub;
     this.deps.metrics?.mqttDenied.labels('subscribe').inc();
     this.warnLimited(`${client.id}|subscribe`, { deviceId: client.id, topic: sub.topic }, 'mqtt: subscribe denied');
     return null; // SUBACK 128 for this filter; the connection stays up
   }
 
-  /** The part of `topic` after `<base>/<deviceId>/`, or undefined when it is not under the device. */
-  private ownRest(topic: string, deviceId: string): string | undefined {
-    const p = this.prefix;
-    if (!topic.startsWith(p) || !topic.startsWith(deviceId, p.length)) return undefined;
-    const at = p.length + deviceId.length;
-    if (topic.charCodeAt(at) !== 47 /* '/' */) return undefined;
-    return topic.slice(at + 1);
-  }
-
   private inboundKind(topic: string, deviceId: string): InboundKind | undefined {
-    const rest = this.ownRest(topic, deviceId);
-    return rest === 'telemetry' || rest === 'event' || rest === 'status' ? rest : undefined;
+    return inboundKind(this.deps.config.baseTopic, topic, deviceId);
   }
 
   private warnLimited(key: string, fields: Record<string, unknown>, msg: string): void {

@@ -511,7 +511,7 @@ async function importDevices(registry: SqlRegistry, rows: Row[]): Promise<Import
           const secret = generateSecret();
           const placement = placements.get(installKey(d.install))!;
           deviceSecrets.push(deviceSecretEntry(d, secret, placement));
-          return deviceRow(d, placement, await registry.hashDeviceSecret(secret), now);
+          return deviceRow(d, placement, await registry.hashDeviceSecrets(secret), now);
         }),
       )),
     );

@@ -28,6 +28,13 @@ describe('loadConfig', () => {
     const cfg = loadConfig({ env: {}, cwd: root });
     expect(cfg.demo.enabled).toBe(true);
     expect(cfg.timeseries.driver).toBe('sqlite');
+    expect(cfg.timeseries.spill).toEqual({
+      enabled: true,
+      dir: 'spill',
+      maxBytes: 512 * 1024 * 1024,
+      fsyncIntervalMs: 1000,
+      drainPointsPerSecond: 20_000,
+    });
     expect(cfg.redis.url).toBeUndefined();
     expect(cfg.database.url).toBeUndefined();
     expect(path.isAbsolute(cfg.dataDir)).toBe(true);
@@ -95,6 +102,25 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it('takes the broker hook token (MQTT_AUTH_HOOK_TOKEN) from the environment or a file only, and hides it', () => {
+    expect(loadConfig({ env: {}, cwd: root }).mqtt.authHookToken).toBeUndefined();
+    const token = 'hook-token-0123456789abcdef';
+    const fromEnv = loadConfig({ env: { MQTT_AUTH_HOOK_TOKEN: token }, cwd: root });
+    expect(fromEnv.mqtt.authHookToken).toBe(token);
+    expect(JSON.stringify(redactedConfig(fromEnv))).not.toContain(token);
+    expect(SECRET_PATHS).toContain('mqtt.authHookToken');
+    const fromFile = loadConfig({ env: { MQTT_AUTH_HOOK_TOKEN_FILE: tmpFile('hook', `${token}\n`) }, cwd: root });
+    expect(fromFile.mqtt.authHookToken).toBe(token);
+    const file = tmpFile('deploy.yaml', `mqtt:\n  authHookToken: ${token}\n`);
+    expect(problemsOf(() => loadConfig({ env: { GRIDWATCH_CONFIG: file }, cwd: root }))).toEqual([
+      `${file}: mqtt.authHookToken is a secret and may only come from MQTT_AUTH_HOOK_TOKEN or MQTT_AUTH_HOOK_TOKEN_FILE`,
+    ]);
+    // a guessable token would open the hooks to anyone who can reach the HTTP port
+    expect(problemsOf(() => loadConfig({ env: { MQTT_AUTH_HOOK_TOKEN: 'short' }, cwd: root }))[0]).toMatch(
+      /^mqtt\.authHookToken: must NOT have fewer than 16 characters \(from environment MQTT_AUTH_HOOK_TOKEN\)/,
+    );
+  });
+
   it('validates escalation policies: unknown recipients and channels are listed with their path', () => {
     const file = tmpFile(
       'deploy.yaml',
@@ -147,8 +173,39 @@ describe('loadConfig', () => {
         loadConfig({ env: { INFLUX_URL: 'http://127.0.0.1:8086', MQTT_TLS_KEY_FILE: '/k.pem' }, cwd: root }),
       ),
     ).toHaveLength(2);
-    expect(problemsOf(() => loadConfig({ env: { MQTT_URL: 'mqtt://broker:1883' }, cwd: root }))[0]).toMatch(
-      /an external broker is not supported yet/,
+  });
+
+  it('MQTT_URL switches to an external broker, with the service account and the shared-subscription group', () => {
+    const cfg = loadConfig({
+      env: {
+        MQTT_URL: 'mqtt://broker:1883',
+        MQTT_USERNAME: 'gridwatch',
+        MQTT_PASSWORD: 'pw',
+        MQTT_SHARED_GROUP: 'street-7',
+      },
+      cwd: root,
+    });
+    expect(cfg.mqtt).toMatchObject({ url: 'mqtt://broker:1883', username: 'gridwatch', sharedGroup: 'street-7' });
+    expect(problemsOf(() => loadConfig({ env: { MQTT_URL: 'http://broker' }, cwd: root }))[0]).toMatch(/mqtt\.url/);
+  });
+
+  it('MQTT_CLUSTER clusters the embedded broker: off by default, refused without a shared Redis (REDIS_URL)', () => {
+    expect(loadConfig({ env: {}, cwd: root }).mqtt.cluster).toEqual({ enabled: false, offlineMessageTtlS: 86400 });
+    const cfg = loadConfig({ env: { MQTT_CLUSTER: 'true', REDIS_URL: 'redis://127.0.0.1:6379' }, cwd: root });
+    expect(cfg.mqtt.cluster?.enabled).toBe(true);
+    expect(problemsOf(() => loadConfig({ env: { MQTT_CLUSTER: 'true' }, cwd: root }))).toEqual([
+      expect.stringMatching(/^mqtt\.cluster\.enabled \(environment MQTT_CLUSTER\): .*set REDIS_URL/),
+    ]);
+    expect(
+      problemsOf(() =>
+        loadConfig({
+          env: { MQTT_CLUSTER: 'true', REDIS_URL: 'redis://r:6379', MQTT_URL: 'mqtt://b:1883' },
+          cwd: root,
+        }),
+      ),
+    ).toEqual([expect.stringMatching(/external broker/)]);
+    expect(problemsOf(() => loadConfig({ env: { MQTT_CLUSTER: 'yes please' }, cwd: root }))[0]).toMatch(
+      /^mqtt\.cluster\.enabled: must be boolean/,
     );
   });
 });

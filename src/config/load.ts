@@ -35,10 +35,17 @@ export const ENV_VARS: ReadonlyArray<{ name: string; path: string; secret?: bool
   { name: 'MQTT_TLS_PORT', path: 'mqtt.tlsPort' },
   { name: 'MQTT_TLS_CERT_FILE', path: 'mqtt.tlsCertFile' },
   { name: 'MQTT_TLS_KEY_FILE', path: 'mqtt.tlsKeyFile' },
+  { name: 'MQTT_CLUSTER', path: 'mqtt.cluster.enabled' },
   { name: 'MQTT_URL', path: 'mqtt.url' },
   { name: 'MQTT_USERNAME', path: 'mqtt.username' },
+  { name: 'MQTT_SHARED_GROUP', path: 'mqtt.sharedGroup' },
+  { name: 'GRIDWATCH_RULES_PLACEMENT', path: 'placement.rules' },
   { name: 'MQTT_PASSWORD', path: 'mqtt.password', secret: true },
+  { name: 'MQTT_AUTH_HOOK_TOKEN', path: 'mqtt.authHookToken', secret: true },
   { name: 'REDIS_URL', path: 'redis.url', secret: true },
+  { name: 'REDIS_SENTINELS', path: 'redis.sentinels', list: true },
+  { name: 'REDIS_SENTINEL_NAME', path: 'redis.sentinelName' },
+  { name: 'REDIS_PASSWORD', path: 'redis.password', secret: true },
   { name: 'DATABASE_URL', path: 'database.url', secret: true },
   { name: 'INFLUX_URL', path: 'timeseries.influx.url' },
   { name: 'INFLUX_TOKEN', path: 'timeseries.influx.token', secret: true },
@@ -154,6 +161,18 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   if (Boolean(cfg.mqtt.tlsCertFile) !== Boolean(cfg.mqtt.tlsKeyFile)) {
     problems.push('mqtt.tlsCertFile and mqtt.tlsKeyFile must be set together (MQTT_TLS_CERT_FILE, MQTT_TLS_KEY_FILE)');
   }
+  if (cfg.mqtt.cluster?.enabled) {
+    const from = sources.get('mqtt.cluster.enabled') ?? 'config';
+    // the nodes meet in Redis: a private redis-server lives on one machine and dies with its node
+    if (!cfg.redis.url && !cfg.redis.sentinels)
+      problems.push(
+        `mqtt.cluster.enabled (${from}): the nodes of a cluster share one Redis; set REDIS_URL (a private redis-server cannot be shared)`,
+      );
+    if (cfg.mqtt.url)
+      problems.push(
+        `mqtt.cluster.enabled (${from}): clusters the embedded broker; unset it with an external broker (MQTT_URL)`,
+      );
+  }
   // TWILIO_ACCOUNT_SID alone chooses Twilio, as INFLUX_URL chooses InfluxDB
   if (env.TWILIO_ACCOUNT_SID && sources.get('sms.transport') === defaultsFile) cfg.sms.transport = 'twilio';
   if (cfg.sms.transport === 'twilio') {
@@ -169,11 +188,6 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     problems.push(
       `timezone: "${cfg.timezone}" is not an IANA time zone such as Asia/Shanghai (${sources.get('timezone') ?? 'config'})`,
     );
-  }
-  if (cfg.mqtt.url) {
-    // External-broker mode (shared subscriptions, EMQX / Mosquitto auth endpoints) is planned, not built yet:
-    // refusing is better than silently running the embedded broker the devices are not connected to.
-    problems.push(`mqtt.url (${sources.get('mqtt.url')}): an external broker is not supported yet; unset MQTT_URL`);
   }
   if (problems.length > 0) throw new ConfigError(problems);
   cfg.dataDir = path.resolve(cwd, cfg.dataDir);

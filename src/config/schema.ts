@@ -63,6 +63,18 @@ export const ConfigSchema = Type.Object(
         sharedGroup: Type.String({ minLength: 1 }),
         username: Type.Optional(Type.String()),
         password: Secret('password for the external broker (MQTT_PASSWORD)'),
+        /**
+         * MQTT_AUTH_HOOK_TOKEN: the shared secret an external broker sends (`Authorization: Bearer <token>`) to the
+         * authentication and ACL hooks under /api/v1/broker/ (src/http/routes/broker-auth.ts). Unset: no hooks.
+         */
+        authHookToken: Type.Optional(
+          Type.String({
+            minLength: 16,
+            pattern: '^[\\x21-\\x7e]+$',
+            description: 'shared secret for the broker auth hooks (MQTT_AUTH_HOOK_TOKEN), 16+ printable characters',
+            secret: true,
+          }),
+        ),
         maxPacketSize: Type.Integer({ minimum: 256, maximum: 268_435_455 }),
         concurrency: Type.Integer({ minimum: 1, maximum: 10_000 }),
         drainTimeoutMs: Type.Integer({ minimum: 100, maximum: 600_000 }),
@@ -76,6 +88,21 @@ export const ConfigSchema = Type.Object(
         startupGraceS: Type.Integer({ minimum: 0, maximum: 86_400 }),
         /** How often last-seen timers are checked. */
         statusCheckIntervalS: Type.Integer({ minimum: 1, maximum: 3_600 }),
+        /**
+         * Clustered embedded broker (MQTT_CLUSTER): several nodes behind a TCP balancer share one Redis (REDIS_URL)
+         * for MQTT fan-out (mqemitter-redis) and sessions, retained messages and QoS 1 queues
+         * (aedes-persistence-redis). Optional in the type so hand-built test configs need not name it.
+         */
+        cluster: Type.Optional(
+          Type.Object(
+            {
+              enabled: Type.Boolean(),
+              /** How long a QoS 1 message waits in Redis for an offline persistent session; bounds Redis memory. */
+              offlineMessageTtlS: Type.Integer({ minimum: 1, maximum: 2_592_000 }),
+            },
+            { additionalProperties: false },
+          ),
+        ),
       },
       { additionalProperties: false },
     ),
@@ -91,6 +118,17 @@ export const ConfigSchema = Type.Object(
         dedupeWindowS: Type.Integer({ minimum: 1 }),
         /** At most one warn-level log line per device and reason in this interval. */
         rejectLogIntervalMs: Type.Integer({ minimum: 0 }),
+        /**
+         * Per-device message limit (ingest/rate-limit.ts): over it, messages are rejected as `rate_limited`.
+         * `perSecond: 0` turns it off (benchmarks that drive hundreds of messages a second through one client).
+         */
+        rateLimit: Type.Object(
+          {
+            perSecond: Type.Number({ minimum: 0, maximum: 1_000_000 }),
+            burst: Type.Integer({ minimum: 1, maximum: 1_000_000 }),
+          },
+          { additionalProperties: false },
+        ),
       },
       { additionalProperties: false },
     ),
@@ -98,6 +136,18 @@ export const ConfigSchema = Type.Object(
       {
         /** REDIS_URL; when unset, a private redis-server is spawned under dataDir. */
         url: Secret('Redis URL, may carry a password (REDIS_URL)'),
+        /**
+         * Redis Sentinel (REDIS_SENTINELS=host:port,…): the primary named `sentinelName` is asked of the sentinels and
+         * followed through a failover. Takes the place of REDIS_URL; the password is REDIS_PASSWORD.
+         */
+        sentinels: Type.Optional(
+          Type.Array(Type.String({ pattern: '^[^\\s:/]+:[0-9]{1,5}$', description: 'host:port' }), {
+            minItems: 1,
+            maxItems: 16,
+          }),
+        ),
+        sentinelName: Type.String({ minLength: 1 }),
+        password: Secret('password of the Redis primary and replicas with Sentinel (REDIS_PASSWORD)'),
         binary: Type.String({ minLength: 1 }),
         privatePort: Port,
       },
@@ -137,6 +187,23 @@ export const ConfigSchema = Type.Object(
           },
           { additionalProperties: false },
         ),
+        /**
+         * Points beyond an adapter's memory buffer while the store is down go to disk (src/timeseries/spill.ts) and
+         * are written back, oldest first, once it is up again; beyond maxBytes they are dropped and counted.
+         */
+        spill: Type.Object(
+          {
+            enabled: Type.Boolean(),
+            /** relative to dataDir */
+            dir: Type.String({ minLength: 1 }),
+            maxBytes: Type.Integer({ minimum: 1_048_576, maximum: 1_099_511_627_776 }),
+            /** a power cut loses at most this much of the spill (a killed process loses nothing) */
+            fsyncIntervalMs: Type.Integer({ minimum: 10, maximum: 60_000 }),
+            /** drain rate once the store is back, so live writes keep going */
+            drainPointsPerSecond: Type.Integer({ minimum: 100, maximum: 10_000_000 }),
+          },
+          { additionalProperties: false },
+        ),
       },
       { additionalProperties: false },
     ),
@@ -167,6 +234,20 @@ export const ConfigSchema = Type.Object(
     /** IANA time zone of the community: rule windows (07:00–22:00, nights, "a day") are in it. */
     timezone: Type.String({ minLength: 1 }),
     rules: RulesConfigSchema,
+    /**
+     * Where the household rules and the device-status tracker run (docs/deployment.md, "Rules on several nodes").
+     * `local`: on this node, fed by its own broker (one node). `shared`: on one owner node at a time (a lease in
+     * Redis), fed by every node through a Redis stream. `auto`: shared with an external broker (MQTT_URL) or a
+     * clustered embedded broker, else local.
+     */
+    placement: Type.Object(
+      {
+        rules: Type.Enum(['auto', 'local', 'shared']),
+        /** the owner's lease: a dead owner is replaced after at most this long */
+        leaseMs: Type.Integer({ minimum: 500, maximum: 120_000 }),
+      },
+      { additionalProperties: false },
+    ),
     /** Where SMS go: the outbox (embedded default: recorded, nothing leaves the machine) or Twilio. */
     sms: Type.Object(
       {

@@ -152,5 +152,6 @@ export const REJECT_REASONS = [
   'disabled_device',
   'bad_topic',
   'decode',
+  'rate_limited',
 ] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];

@@ -26,7 +26,7 @@ import type { InstallTarget } from '../registry/types.ts';
 /** What the drill devices need of the registry. */
 export type DrillDeviceRegistry = Pick<
   SqlRegistry,
-  'db' | 'devices' | 'getDevice' | 'provisionDevice' | 'hashDeviceSecret'
+  'db' | 'devices' | 'getDevice' | 'provisionDevice' | 'hashDeviceSecrets'
 >;
 
 export interface DrillDevicesDeps {
@@ -93,10 +93,10 @@ export class DrillDevices {
         throw new RegistryError('conflict', `drill device ${deviceId} exists with another model or place`);
       }
       const secret = generateSecret();
-      const hash = await registry.hashDeviceSecret(secret);
+      const hashes = await registry.hashDeviceSecrets(secret);
       await registry.db
         .updateTable('device')
-        .set({ secret_hash: hash, disabled: 0 })
+        .set({ ...hashes, disabled: 0 })
         .where('id', '=', deviceId)
         .where('drill', '=', 1)
         .execute();

@@ -28,6 +28,7 @@ import type { AccessLog } from '../registry/access-log.ts';
 import type { SessionInfo } from '../registry/port.ts';
 import { csrfGuard, originAllowed } from './origin.ts';
 import { accessLogRoutes } from './routes/access-log.ts';
+import { brokerAuthRoutes } from './routes/broker-auth.ts';
 import { consoleRoutes } from './routes/console.ts';
 import { authRoutes, SESSION_COOKIE, setSessionCookie } from './routes/auth.ts';
 import { deviceRoutes } from './routes/devices.ts';
@@ -251,6 +252,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
   if (deps.drills) await app.register(drillRoutes, { deps, drills: deps.drills, prefix: '/api/v1' });
   if (deps.supplies) await app.register(supplyRoutes, { deps, supplies: deps.supplies, prefix: '/api/v1' });
   if (deps.twilio) await app.register(twilioWebhookRoutes, { deps, twilio: deps.twilio });
+  await app.register(brokerAuthRoutes, { deps, prefix: '/api/v1/broker' }); // external brokers' auth hooks
   if (deps.consoleHub)
     await app.register(wsRoutes, {
       deps,

@@ -27,7 +27,7 @@ describe('ingest through the embedded broker', () => {
 
   async function connect(id: string, extra: IClientOptions = {}): Promise<MqttClient> {
     const c = await mqtt.connectAsync(
-      `mqtt://127.0.0.1:${sys.broker.ports.tcp}`,
+      `mqtt://127.0.0.1:${sys.broker!.ports.tcp}`,
       { clientId: id, username: id, password: secrets[id], reconnectPeriod: 0, ...extra },
       false,
     );

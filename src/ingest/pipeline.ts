@@ -9,6 +9,7 @@
  * message gets an error reply on `<base>/<deviceId>/error`, a counter, a `rejected` bus event and a rate-limited log
  * line; nothing of it reaches the bus or the store.
  */
+import { DeviceRateLimiter } from './rate-limit.ts';
 import { performance } from 'node:perf_hooks';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
@@ -293,6 +294,7 @@ export class IngestPipeline {
   private readonly backdateMs: number;
   private readonly futureMs: number;
   private readonly maxBytes: number;
+  private readonly limiter: DeviceRateLimiter;
   /** Per-device point tags, built once per DeviceRecord object (a directory refresh yields a new object). */
   private readonly tagsCache = new WeakMap<DeviceRecord, PointTags>();
   /** Last warn-level log per `deviceId|reason`. */
@@ -315,6 +317,7 @@ export class IngestPipeline {
     this.backdateMs = cfg.maxBackdateS * 1000;
     this.futureMs = cfg.maxFutureS * 1000;
     this.maxBytes = cfg.maxPayloadBytes;
+    this.limiter = new DeviceRateLimiter(cfg.rateLimit);
     this.rejects = deps.recentRejects ?? new RecentRejects();
     const m = deps.metrics;
     this.c = {
@@ -394,6 +397,11 @@ export class IngestPipeline {
     if (!record) return { reason: 'unknown_device', message: `device ${deviceId} is not provisioned` };
     if (record.disabled) return { reason: 'disabled_device', message: `device ${deviceId} is disabled` };
     if (kind !== 'status') this.deps.status?.seen(deviceId, receivedAt);
+    // journal replays are messages accepted before a restart: they were within the limit then
+    if (!this.replaying && !this.limiter.take(deviceId)) {
+      const { perSecond, burst } = this.deps.config.rateLimit;
+      return { reason: 'rate_limited', message: `over ${perSecond} messages/s (burst ${burst}); message dropped` };
+    }
     if (payload.length > this.maxBytes) {
       return { reason: 'too_large', message: `payload of ${payload.length} bytes exceeds ${this.maxBytes} bytes` };
     }
@@ -634,7 +642,9 @@ export class IngestPipeline {
       this.c.rejected.set(fail.reason, counter);
     }
     counter.inc();
-    if (deviceId && replies) {
+    const warned = this.logRejection(deviceId, topic, fail, receivedAt);
+    // a flooder is told once per log interval, not once per refused message (the reply would flood it back)
+    if (deviceId && replies && (warned || fail.reason !== 'rate_limited')) {
       const reply: ErrorReply = { topic, error: fail.reason, message: fail.message };
       try {
         replies.publishToDevice(deviceId, 'error', JSON.stringify(reply));
@@ -651,21 +661,27 @@ export class IngestPipeline {
       this.rejects.add(deviceId, r);
     }
     bus.emit('rejected', { deviceId, topic, reason: fail.reason, message: fail.message, ts: receivedAt });
-    this.logRejection(deviceId, topic, fail, receivedAt);
   }
 
   /** warn at most once per device and reason per interval (a broken device repeats itself), debug otherwise. */
-  private logRejection(deviceId: string | undefined, topic: string, fail: Fail, now: number): void {
+  private logRejection(deviceId: string | undefined, topic: string, fail: Fail, now: number): boolean {
     const key = (deviceId ?? topic) + '|' + fail.reason;
     const last = this.lastWarn.get(key);
-    const fields = { deviceId, topic, reason: fail.reason, detail: fail.message };
     if (last !== undefined && now - last < this.deps.config.rejectLogIntervalMs) {
-      this.deps.logger.debug(fields, 'ingest: message rejected');
-      return;
+      if (this.deps.logger.isLevelEnabled('debug'))
+        this.deps.logger.debug(
+          { deviceId, topic, reason: fail.reason, detail: fail.message },
+          'ingest: message rejected',
+        );
+      return false;
     }
     // Bounded: unknown device ids from an external broker must not grow this map forever.
     if (this.lastWarn.size >= 10_000) this.lastWarn.clear();
     this.lastWarn.set(key, now);
+    const fields: Record<string, unknown> = { deviceId, topic, reason: fail.reason, detail: fail.message };
+    // how much a flooder sent over its limit since it was last reported
+    if (fail.reason === 'rate_limited' && deviceId) fields.refused = this.limiter.takeRefused(deviceId);
     this.deps.logger.warn(fields, 'ingest: message rejected');
+    return true;
   }
 }

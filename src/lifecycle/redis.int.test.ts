@@ -18,7 +18,7 @@ function tmp(): string {
   cleanup.push(async () => rmSync(dir, { recursive: true, force: true }));
   return dir;
 }
-const cfg = (privatePort: number) => ({ binary: 'redis-server', privatePort });
+const cfg = (privatePort: number) => ({ binary: 'redis-server', privatePort, sentinelName: 'mymaster' });
 
 describe('RedisModule with a private redis-server', () => {
   it('keeps data across restarts (AOF) and refuses a Redis that may evict keys', async () => {

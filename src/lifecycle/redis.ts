@@ -1,20 +1,35 @@
 /**
- * Redis for queues, rule state and live fan-out: REDIS_URL when given, else a private redis-server child under
- * the data dir. Refuses to run on a Redis that may evict keys (BullMQ jobs would vanish silently).
+ * Redis for queues, rule state and live fan-out: REDIS_URL when given, the primary that Redis Sentinel names
+ * (REDIS_SENTINELS) — followed through a failover —, else a private redis-server child under the data dir.
+ * Refuses to run on a Redis that may evict keys (BullMQ jobs would vanish silently).
  */
 import net from 'node:net';
 import path from 'node:path';
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../logger.ts';
 import type { Module } from './module.ts';
 import { freePort, RedisServer } from './redis-server.ts';
+
+/** How to reach the node's Redis, for modules that make connections with a Redis client of their own. */
+export type RedisConnectionSpec =
+  | { url: string }
+  | { sentinels: { host: string; port: number }[]; name: string; password?: string };
+
+/** `host:port` entries of REDIS_SENTINELS (validated by the config schema). */
+function sentinelsOf(list: readonly string[]): { host: string; port: number }[] {
+  return list.map((hp) => {
+    const at = hp.lastIndexOf(':');
+    return { host: hp.slice(0, at), port: Number(hp.slice(at + 1)) };
+  });
+}
 
 export class RedisModule implements Module {
   readonly name = 'redis';
   private server?: RedisServer;
   private _client?: Redis;
   private _url?: string;
+  private _spec?: RedisConnectionSpec;
 
   constructor(
     private readonly cfg: Config['redis'],
@@ -33,6 +48,12 @@ export class RedisModule implements Module {
     return this._url;
   }
 
+  /** How to reach this Redis (the URL, or the sentinels), for connections made by other Redis clients. */
+  get connection(): RedisConnectionSpec {
+    if (!this._spec) throw new Error('redis not started');
+    return this._spec;
+  }
+
   /** A new connection with BullMQ's required options, for workers and subscribers. */
   duplicate(): Redis {
     const conn = this.client.duplicate({ maxRetriesPerRequest: null });
@@ -43,6 +64,22 @@ export class RedisModule implements Module {
   }
 
   async start(): Promise<void> {
+    const common: RedisOptions = { maxRetriesPerRequest: null, lazyConnect: true, connectionName: 'gridwatch' };
+    if (this.cfg.sentinels) {
+      const spec = {
+        sentinels: sentinelsOf(this.cfg.sentinels),
+        name: this.cfg.sentinelName,
+        ...(this.cfg.password && { password: this.cfg.password }),
+      };
+      const client = new Redis({ ...spec, ...common });
+      client.on('error', (err) => this.log.warn({ err: err.message }, 'redis connection error'));
+      // a failover shows in the log: the sentinels named a new primary and every connection moved to it
+      client.on('+switch-master', () => this.log.warn('redis: the sentinels promoted a new primary'));
+      await client.connect();
+      this.log.info({ sentinels: this.cfg.sentinels, name: spec.name }, 'redis: primary found through Sentinel');
+      await this.accept(client, `redis-sentinel://${spec.name}`, spec);
+      return;
+    }
     let url = this.cfg.url;
     if (!url) {
       const dir = path.join(this.dataDir, 'redis');
@@ -58,11 +95,16 @@ export class RedisModule implements Module {
       url = this.server.url;
       this.log.info({ port, dir }, 'private redis-server started (AOF on)');
     }
-    const client = new Redis(url, { maxRetriesPerRequest: null, lazyConnect: true, connectionName: 'gridwatch' });
+    const client = new Redis(url, common);
     client.on('error', (err) => this.log.warn({ err: err.message }, 'redis connection error'));
     await client.connect();
+    await this.accept(client, url, { url });
+  }
+
+  private async accept(client: Redis, url: string, spec: RedisConnectionSpec): Promise<void> {
     this._client = client;
     this._url = url;
+    this._spec = spec;
     const [, policy] = (await client.config('GET', 'maxmemory-policy')) as [string, string];
     if (policy !== 'noeviction') {
       throw new Error(

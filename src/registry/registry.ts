@@ -48,6 +48,7 @@ import {
   generateSecret,
   hashSecret,
   hashToken,
+  mosquittoHash,
   type ScryptParams,
   verifySecret,
 } from './secrets.ts';
@@ -303,12 +304,21 @@ export function deviceProblems(
   return problems;
 }
 
+/** Both stored hashes of one device secret: scrypt for GridWatch itself, mosquitto's for a generated password_file. */
+export interface DeviceSecretHashes {
+  secret_hash: string;
+  mosquitto_hash: string | null;
+}
+
+/** `hashes`: from hashDeviceSecrets(); a bare scrypt hash leaves the mosquitto hash empty (needs a rotation). */
 export function deviceRow(
   input: { id: string; model: string; install: InstallTarget; drill?: boolean },
   placement: PlacementColumns,
-  secretHash: string,
+  hashes: string | DeviceSecretHashes,
   now: number,
 ): DeviceTable {
+  const { secret_hash, mosquitto_hash } =
+    typeof hashes === 'string' ? { secret_hash: hashes, mosquitto_hash: null } : hashes;
   return {
     id: input.id,
     model: input.model,
@@ -317,7 +327,8 @@ export function deviceRow(
     ...placement,
     drill: fromBool(input.drill),
     disabled: 0,
-    secret_hash: secretHash,
+    secret_hash,
+    mosquitto_hash,
     status: 'unknown',
     last_seen: null,
     created_at: now,
@@ -486,6 +497,37 @@ export class SqlRegistry implements Registry {
   /** Hashes a generated device secret (see DEVICE_SCRYPT). */
   hashDeviceSecret(secret: string): Promise<string> {
     return hashSecret(secret, this.scryptParams ?? DEVICE_SCRYPT);
+  }
+
+  /** Both hashes of a new device secret, as the device row stores them: whenever a secret is made or replaced. */
+  async hashDeviceSecrets(secret: string): Promise<DeviceSecretHashes> {
+    const [secret_hash, mosquitto_hash] = await Promise.all([this.hashDeviceSecret(secret), mosquittoHash(secret)]);
+    return { secret_hash, mosquitto_hash };
+  }
+
+  /**
+   * Replaces a device's secret with a new one, shown only in the answer: both hashes change together, so the old
+   * secret stops working on the embedded broker, the broker hooks and (after the files are regenerated) mosquitto.
+   * The caller ends the device's current session (EmbeddedBroker.disconnectDevice) if it must reconnect now.
+   */
+  async rotateDeviceSecret(id: string): Promise<{ id: string; secret: string }> {
+    const secret = generateSecret();
+    const hashes = await this.hashDeviceSecrets(secret);
+    const res = await this.db.updateTable('device').set(hashes).where('id', '=', id).executeTakeFirst();
+    if (Number(res.numUpdatedRows) === 0) throw new RegistryError('not_found', `device ${id} does not exist`);
+    await this.devices.refresh(id);
+    this.log?.info({ deviceId: id }, 'device secret rotated');
+    return { id, secret };
+  }
+
+  /** Every device with its mosquitto hash (null: provisioned before the hash was kept), ordered by id. */
+  async mosquittoAccounts(): Promise<Array<{ id: string; disabled: boolean; mosquittoHash: string | null }>> {
+    const rows = await this.db
+      .selectFrom('device')
+      .select(['id', 'disabled', 'mosquitto_hash'])
+      .orderBy('id')
+      .execute();
+    return rows.map((r) => ({ id: r.id, disabled: toBool(r.disabled), mosquittoHash: r.mosquitto_hash }));
   }
 
   private async loadGridIndex(): Promise<void> {
@@ -718,7 +760,7 @@ export class SqlRegistry implements Registry {
     const existing = await this.db.selectFrom('device').select('id').where('id', '=', input.id).executeTakeFirst();
     if (existing) throw new RegistryError('conflict', `device ${input.id} already exists`);
     const secret = generateSecret();
-    const row = deviceRow(input, placement, await this.hashDeviceSecret(secret), this.clock.now());
+    const row = deviceRow(input, placement, await this.hashDeviceSecrets(secret), this.clock.now());
     try {
       await this.db.insertInto('device').values(row).execute();
     } catch (e) {

@@ -7,7 +7,7 @@
  * device secret on every reconnect: `SecretVerifyCache` remembers successful (secret, hash) pairs so that a
  * reconnect storm after a restart does not cost thousands × 25 ms.
  */
-import { createHash, createHmac, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, pbkdf2, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 
 export interface ScryptParams {
   N: number;
@@ -69,6 +69,37 @@ export async function verifySecret(secret: string, hash: string): Promise<boolea
   if (!parsed) return false;
   const key = await scryptAsync(secret, parsed.salt, parsed.key.length, parsed);
   return timingSafeEqual(key, parsed.key);
+}
+
+/**
+ * mosquitto 2.0's own password hash, for its `password_file` (src/broker/mosquitto-files.ts):
+ * `$7$<iterations>$<salt, base64>$<PBKDF2-HMAC-SHA512, 64 bytes, base64>`, with a 12-byte salt and 101 iterations
+ * as `mosquitto_passwd` 2.0 writes them (its password_mosq.h: SALT_LEN 12, PW_DEFAULT_ITERATIONS 101). Stored next
+ * to the scrypt hash because the registry never keeps a secret. Few iterations are enough here: device secrets are
+ * 192 random bits, which no cost factor makes more or less guessable.
+ */
+export const MOSQUITTO_ITERATIONS = 101;
+
+export function mosquittoHash(secret: string, iterations = MOSQUITTO_ITERATIONS): Promise<string> {
+  const salt = randomBytes(12);
+  return new Promise((resolve, reject) =>
+    pbkdf2(secret, salt, iterations, 64, 'sha512', (err, key) =>
+      err ? reject(err) : resolve(`$7$${iterations}$${salt.toString('base64')}$${key.toString('base64')}`),
+    ),
+  );
+}
+
+/** Checks a secret against a `$7$…` hash as mosquitto does; false (never a throw) for a malformed hash. */
+export function verifyMosquittoHash(secret: string, hash: string): Promise<boolean> {
+  const m = /^\$7\$(\d{1,7})\$([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+)$/.exec(hash);
+  const iterations = Number(m?.[1]);
+  if (!m || iterations < 1 || iterations > 1_000_000) return Promise.resolve(false);
+  const salt = Buffer.from(m[2]!, 'base64');
+  const expected = Buffer.from(m[3]!, 'base64');
+  if (expected.length !== 64) return Promise.resolve(false);
+  return new Promise((resolve) =>
+    pbkdf2(secret, salt, iterations, 64, 'sha512', (err, key) => resolve(!err && timingSafeEqual(key, expected))),
+  );
 }
 
 /** A new device secret: 24 random bytes, base64url (32 characters, safe in MQTT passwords, URLs and shells). */

@@ -575,7 +575,7 @@ export async function seedIfEmpty(
     return deviceRow(
       { id: d.id, model: d.model, install, drill: d.drill },
       placement,
-      await registry.hashDeviceSecret(secret),
+      await registry.hashDeviceSecrets(secret),
       now,
     );
   });

@@ -145,11 +145,16 @@ export type RuleOverrides = { [K in RuleName]?: Partial<RuleSettings[K]> };
 
 /** The settings that apply to one household: defaults, then its colour class, then the household itself. */
 export function settingsFor(cfg: RulesConfig, householdId?: string, colour?: Colour): RuleSettings {
-  const out = {} as Record<RuleName, unknown>;
   const byColour = colour ? (cfg.byColour[colour] as RuleOverrides | undefined) : undefined;
   const byHousehold = householdId ? (cfg.households[householdId] as RuleOverrides | undefined) : undefined;
+  // Rules ask several times per reading: without an override the config's own objects are the settings (no copy;
+  // callers only read them, and a config changed in place is seen at once).
+  if (!byColour && !byHousehold) return cfg;
+  const out = {} as Record<RuleName, unknown>;
   for (const name of RULE_NAMES) {
-    out[name] = { ...cfg[name], ...byColour?.[name], ...byHousehold?.[name] };
+    const a = byColour?.[name];
+    const b = byHousehold?.[name];
+    out[name] = a || b ? { ...cfg[name], ...a, ...b } : cfg[name];
   }
   return out as RuleSettings;
 }

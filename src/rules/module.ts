@@ -16,7 +16,7 @@ import { RulesEngine } from './engine.ts';
 import { RegistryHouseholds } from './households.ts';
 import { createRules } from './index.ts';
 import { RedisScheduler } from './scheduler.ts';
-import { RuleStateStore } from './state-store.ts';
+import { type RuleStateFence, RuleStateStore } from './state-store.ts';
 import type { Rule } from './types.ts';
 import { VisitCadenceRule } from './visits.ts';
 
@@ -31,6 +31,8 @@ export interface RulesModuleDeps {
   devices: DeviceDirectory;
   kindOf: (modelId: string) => string | undefined;
   logger: Logger;
+  /** rules on several nodes (rules/feed.ts): the state is saved with its feed position, only while owner */
+  fence?: RuleStateFence;
 }
 
 export class RulesModule implements Module {
@@ -61,7 +63,7 @@ export class RulesModule implements Module {
       kindOf: deps.kindOf,
       logger: log,
     });
-    this.state = new RuleStateStore(deps.redis, this.rules, log);
+    this.state = new RuleStateStore(deps.redis, this.rules, log, undefined, undefined, deps.fence);
     this.engine.onStateChange = () => this.state.saveSoon();
   }
 
@@ -72,8 +74,17 @@ export class RulesModule implements Module {
     }
   }
 
-  async stop(): Promise<void> {
-    for (const m of this.started.splice(0).reverse()) await m.stop();
+  /** The feed position the restored state reflects (rules on several nodes). */
+  get restoredPosition(): string {
+    return this.state.restoredPosition;
+  }
+
+  /** `saveState` false: this node lost the rules lease, so its state must not overwrite its successor's. */
+  async stop(saveState = true): Promise<void> {
+    for (const m of this.started.splice(0).reverse()) {
+      if (m === this.state) await this.state.stop(saveState);
+      else await m.stop();
+    }
   }
 
   /** A visit or away period changed: clear the overdue alert, reload away periods. */

@@ -145,6 +145,8 @@ export interface DeviceTable {
   drill: Bool;
   disabled: Bool;
   secret_hash: string;
+  /** mosquitto's `$7$…` hash of the same secret, for a generated password_file; null for older devices */
+  mosquitto_hash: string | null;
   status: DeviceStatus;
   last_seen: number | null;
   created_at: number;
@@ -199,6 +201,8 @@ export interface AlertTimelineTable {
 export interface AlertEventTable {
   device_id: string;
   event_id: string;
+  /** one event may raise several alerts: it counts once per alert key */
+  alert_key: string;
   alert_id: string;
   /** event time, epoch ms: rows past the retention are pruned */
   ts: number;

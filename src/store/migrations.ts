@@ -292,6 +292,44 @@ const alertEvents011: Migration = {
   },
 };
 
+/**
+ * One device event may raise several alerts (the third stairwell cut-off is an `ebike_charging` repeat and opens the
+ * `ebike_charging_repeated`): an event is counted once per alert key, not once overall. The records are kept for
+ * replays only (30 days), so the table is simply made anew with the key in its primary key.
+ */
+const alertEventKeys012: Migration = {
+  async up(db: Kysely<unknown>): Promise<void> {
+    await db.schema.dropTable('alert_event').execute();
+    await db.schema
+      .createTable('alert_event')
+      .addColumn('device_id', 'text', (c) => c.notNull())
+      .addColumn('event_id', 'text', (c) => c.notNull())
+      .addColumn('alert_key', 'text', (c) => c.notNull())
+      .addColumn('alert_id', 'text', (c) => c.notNull().references('alert.id').onDelete('cascade'))
+      .addColumn('ts', 'bigint', (c) => c.notNull())
+      .addPrimaryKeyConstraint('alert_event_key_pk', ['device_id', 'event_id', 'alert_key'])
+      .execute();
+    await db.schema.createIndex('alert_event_key_ts').on('alert_event').column('ts').execute();
+  },
+  async down(db: Kysely<unknown>): Promise<void> {
+    await db.schema.dropTable('alert_event').ifExists().execute();
+  },
+};
+
+/**
+ * mosquitto's own hash of each device secret (`$7$…`, src/registry/secrets.ts mosquittoHash), for the password_file
+ * generated for a plain mosquitto (src/broker/mosquitto-files.ts). Null for devices provisioned before: they need a
+ * secret rotation before they can use such a broker, and the generator lists them.
+ */
+const deviceMosquittoHash013: Migration = {
+  async up(db: Kysely<unknown>): Promise<void> {
+    await db.schema.alterTable('device').addColumn('mosquitto_hash', 'text').execute();
+  },
+  async down(db: Kysely<unknown>): Promise<void> {
+    await db.schema.alterTable('device').dropColumn('mosquitto_hash').execute();
+  },
+};
+
 /** All migrations, by name. Other modules append theirs here (`002_alerts`, …). */
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '001_registry': registry001,
@@ -305,4 +343,6 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '009_drills': drills009,
   '010_supplies': supplies010,
   '011_alert_events': alertEvents011,
+  '012_alert_event_keys': alertEventKeys012,
+  '013_device_mosquitto_hash': deviceMosquittoHash013,
 };

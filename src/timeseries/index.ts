@@ -4,11 +4,14 @@ import type { Config } from '../config/schema.ts';
 import type { Logger } from '../logger.ts';
 import { InfluxTimeSeries } from './influx.ts';
 import type { TimeSeriesStore } from './port.ts';
+import type { SpillSettings } from './spill.ts';
 import { SqliteTimeSeries } from './sqlite.ts';
 
 export type { TimeSeriesStore } from './port.ts';
 
 export function createTimeSeries(cfg: Config['timeseries'], dataDir: string, log: Logger): TimeSeriesStore {
+  const { enabled, dir, ...spillRest } = cfg.spill;
+  const spill: SpillSettings | undefined = enabled ? { ...spillRest, dir: path.resolve(dataDir, dir) } : undefined;
   if (cfg.driver === 'influx') {
     const { url, token } = cfg.influx;
     if (!url || !token) {
@@ -17,10 +20,10 @@ export function createTimeSeries(cfg: Config['timeseries'], dataDir: string, log
           '(set INFLUX_URL and INFLUX_TOKEN, or use driver "sqlite")',
       );
     }
-    return new InfluxTimeSeries({ ...cfg.influx, url, token }, log.child({ module: 'timeseries' }));
+    return new InfluxTimeSeries({ ...cfg.influx, url, token, spill }, log.child({ module: 'timeseries' }));
   }
   return new SqliteTimeSeries(
-    { ...cfg.sqlite, file: path.resolve(dataDir, cfg.sqlite.file) },
+    { ...cfg.sqlite, file: path.resolve(dataDir, cfg.sqlite.file), spill },
     log.child({ module: 'timeseries' }),
   );
 }

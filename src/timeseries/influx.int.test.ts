@@ -4,7 +4,7 @@
  *     is stopped for 10 s in the middle of a stream and restarted; every point must arrive.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -259,5 +259,132 @@ describe('InfluxTimeSeries writing to VictoriaMetrics through an outage', () => 
       grid: 'vm-g1',
       drill: 'true',
     });
+  });
+
+  /** Polls VictoriaMetrics until it holds every expected point whose device starts with prefix (or 30 s pass). */
+  async function expectStored(expected: Map<string, number>, prefix: string, poll: number): Promise<void> {
+    const mine = async (n: number) => {
+      const got = await exportAll(n);
+      return { ...got, points: new Map([...got.points].filter(([k]) => k.startsWith(prefix))) };
+    };
+    let got = await mine(poll);
+    const deadline = Date.now() + 30_000;
+    while (got.points.size < expected.size && Date.now() < deadline) {
+      await sleep(500);
+      got = await mine(++poll);
+    }
+    expect(got.conflicts).toEqual([]);
+    const missing = [...expected.keys()].filter((k) => !got.points.has(k));
+    expect(missing.slice(0, 10), `${missing.length} points missing`).toEqual([]);
+    const wrong = [...expected].filter(([k, v]) => got.points.get(k) !== v).map(([k, v]) => `${k}: ${v}`);
+    expect(wrong.slice(0, 10)).toEqual([]);
+    expect(got.points.size).toBe(expected.size);
+  }
+
+  const spillStore = (spillDir: string) =>
+    new InfluxTimeSeries(
+      {
+        url: vm.url,
+        token: 'unused-by-victoria-metrics',
+        org: 'gridwatch',
+        bucket: 'gridwatch',
+        batchSize: 100,
+        flushIntervalMs: 200,
+        // a small client buffer, so that an outage of a few seconds overflows it into the spill
+        maxBufferLines: 300,
+        maxRetries: 50,
+        maxRetryDelayMs: 1000,
+        spill: { dir: spillDir, maxBytes: 16 * 1_048_576, drainPointsPerSecond: 20_000 },
+      },
+      log,
+    );
+
+  function points(prefix: string, from: number, n: number, base: number): Point[] {
+    return Array.from({ length: n }, (_, k) => {
+      const i = from + k;
+      return {
+        deviceId: `${prefix}${i % 5}`,
+        field: 'power_w',
+        ts: base + i * 11,
+        value: i,
+        tags: { householdId: `${prefix}h`, drill: false },
+      };
+    });
+  }
+
+  it('spills what overflows the client buffer while the server is down, and delivers all of it afterwards', {
+    timeout: 120_000,
+  }, async () => {
+    const spillDir = mkdtempSync(path.join(os.tmpdir(), 'gw-vm-spill-'));
+    const store = spillStore(spillDir);
+    await store.start();
+    const base = Math.floor(Date.now() / 1000) * 1000 - 3_000_000;
+    const sent: Point[] = [];
+    const stream = async (ticks: number) => {
+      for (let t = 0; t < ticks; t++) {
+        const batch = points('sp-d', sent.length, 20, base);
+        store.write(batch);
+        sent.push(...batch);
+        await sleep(50);
+      }
+    };
+    try {
+      await stream(10);
+      await vi.waitFor(() => expect(store.stats().written).toBeGreaterThan(0), { timeout: 10_000 });
+
+      await vm.stop();
+      await stream(100);
+      // the client gave lines up (its buffer of 300 overflowed): they are on disk, none dropped
+      await vi.waitFor(() => expect(store.stats().spilled).toBeGreaterThan(1000), { timeout: 20_000 });
+      const during = store.stats();
+      expect(during.dropped).toBe(0);
+      expect(during.buffered).toBeLessThanOrEqual(300 + 100);
+      expect(during.spillBytes).toBeGreaterThan(0);
+
+      await vm.start();
+      await stream(10);
+      await vi.waitFor(() => expect(store.stats()).toMatchObject({ spilled: 0, buffered: 0 }), { timeout: 30_000 });
+      await store.flush();
+      expect(sent).toHaveLength(2400);
+      const after = store.stats();
+      console.log(
+        `influx spill: ${sent.length} points, ${during.spilled} spilled (${during.spillBytes} bytes) during the ` +
+          `outage; afterwards written ${after.written}, dropped ${after.dropped}`,
+      );
+      expect(after).toMatchObject({ dropped: 0, spilled: 0, spillBytes: 0 });
+      expect(after.written).toBeGreaterThanOrEqual(2400);
+      expect(readdirSync(spillDir)).toEqual([]);
+    } finally {
+      await store.stop();
+      rmSync(spillDir, { recursive: true, force: true });
+    }
+    await expectStored(new Map(sent.map((p) => [`${p.deviceId}|${p.field}|${p.ts}`, p.value])), 'sp-d', 1000);
+  });
+
+  it('stop() with the server down keeps the unconfirmed lines on disk; a new store delivers them', {
+    timeout: 120_000,
+  }, async () => {
+    const spillDir = mkdtempSync(path.join(os.tmpdir(), 'gw-vm-spill-'));
+    const base = Math.floor(Date.now() / 1000) * 1000 - 2_000_000;
+    const sent = points('st-d', 0, 500, base);
+    try {
+      await vm.stop();
+      const first = spillStore(spillDir);
+      await first.start();
+      first.write(sent);
+      await first.stop();
+      expect(first.stats()).toMatchObject({ dropped: 0, buffered: 0, spilled: 500 });
+
+      await vm.start();
+      const again = spillStore(spillDir);
+      await again.start();
+      expect(again.stats().spilled).toBe(500);
+      await vi.waitFor(() => expect(again.stats().spilled).toBe(0), { timeout: 20_000 });
+      expect(again.stats()).toMatchObject({ dropped: 0, written: 500 });
+      await again.stop();
+    } finally {
+      rmSync(spillDir, { recursive: true, force: true });
+    }
+    await expectStored(new Map(sent.map((p) => [`${p.deviceId}|${p.field}|${p.ts}`, p.value])), 'st-d', 2000);
   });
 });

@@ -9,6 +9,11 @@
  * Writes go through the client's WriteApi: batches of batchSize, sent every flushIntervalMs, failed batches kept in
  * its retry buffer (up to maxBufferLines) and retried with back-off. Every line is accounted for: written when the
  * server confirms it, dropped (and logged) when the client gives it up; what is neither is `buffered`.
+ *
+ * With a disk spill (spill.ts), the lines the client gives up while the server is away (its retry buffer full:
+ * writeRetrySkipped; out of retries or retry time: writeFailed) go to the spill as line protocol instead of being
+ * dropped, and so do the lines still unconfirmed at stop(). The spill writes them back itself, one POST per batch
+ * through the client's transport, while the client's own buffer is nearly empty (live points first).
  */
 import {
   type FluxTableColumn,
@@ -18,6 +23,7 @@ import {
   linesToTables,
   type QueryApi,
   setLogger,
+  type Transport,
   stringToLines,
   toFluxValue,
   type WriteApi,
@@ -35,6 +41,7 @@ import type {
   TimeSeriesStore,
 } from './port.ts';
 import { AGGREGATES } from './port.ts';
+import { Spill, type SpillCodec, type SpillSettings } from './spill.ts';
 
 export interface InfluxTimeSeriesOptions {
   url: string;
@@ -48,6 +55,8 @@ export interface InfluxTimeSeriesOptions {
   maxRetryDelayMs: number;
   /** per HTTP request; default 10 s */
   timeoutMs?: number;
+  /** Lines the client gives up during an outage go to disk here instead of being dropped. */
+  spill?: SpillSettings;
 }
 
 export const MEASUREMENT = 'reading';
@@ -56,6 +65,15 @@ const LOG_EVERY_MS = 10_000;
 /** The client's error for lines whose retry time ran out; they are not retried again. */
 const RETRY_TIME_EXCEEDED = 'Max retry time exceeded.';
 const KEPT_COLUMNS = '["_time", "_value", "_field", "device", "drill"]';
+
+/**
+ * Spilled lines are the line protocol as sent. What toLineProtocol makes has no raw newline (tags and field keys are
+ * escaped) and ends in an integer timestamp; a line that does not look like that is skipped on the way back.
+ */
+export const LINE_CODEC: SpillCodec<string> = {
+  encode: (line) => line,
+  decode: (line) => (line.startsWith(`${MEASUREMENT},`) && / [^ =]+=[^ ]+ -?\d+$/.test(line) ? line : undefined),
+};
 
 /** One line of line protocol, or undefined for a point that cannot be stored (empty id/field, non-finite number). */
 export function toLineProtocol(p: Point): string | undefined {
@@ -220,10 +238,23 @@ export class InfluxTimeSeries implements TimeSeriesStore {
   private readonly writeApi: WriteApi;
   private readonly queryApi: QueryApi;
   private readonly baseUrl: string;
+  private readonly transport: Transport;
+  private readonly writePath: string;
+  private readonly spill: Spill<string> | undefined;
 
   private accepted = 0;
+  /** lines the client's WriteApi got confirmed */
   private written = 0;
+  /** lines the spill got confirmed */
+  private spillWritten = 0;
+  /** every line given up by this adapter (the spill counts its own) */
   private dropped = 0;
+  /** the part of `dropped` that had been accepted into the client's buffer */
+  private givenUp = 0;
+  /** accepted lines the client gave up and the spill took over */
+  private handedOff = 0;
+  /** from stop() on, lines that fail go to the spill instead of the retry buffer */
+  private stopping = false;
   private failedFlushes = 0;
   private closed = false;
   private failing = false;
@@ -255,14 +286,30 @@ export class InfluxTimeSeries implements TimeSeriesStore {
       // The client's default (3 min) would give up on lines during a longer outage although retries and buffer
       // room remain: let maxRetries and maxBufferLines be the limits.
       maxRetryTime: Math.max(180_000, (opts.maxRetries + 1) * maxRetryDelay),
-      writeFailed: (error, lines, attempt) => this.onWriteFailed(error, lines.length, attempt),
+      writeFailed: (error, lines, attempt) => this.onWriteFailed(error, lines, attempt),
       writeSuccess: (lines) => this.onWriteSuccess(lines.length),
-      writeRetrySkipped: (entry) => this.drop(entry.lines.length, 'retry buffer full (maxBufferLines)'),
+      writeRetrySkipped: (entry) => this.giveUp(entry.lines, 'retry buffer full (maxBufferLines)'),
     });
     this.queryApi = client.getQueryApi(opts.org);
+    this.transport = client.transport;
+    // the path WriteApi itself posts to
+    this.writePath =
+      `/api/v2/write?org=${encodeURIComponent(opts.org)}&bucket=${encodeURIComponent(opts.bucket)}` + '&precision=ms';
+    if (opts.spill) {
+      this.spill = new Spill(
+        { ...opts.spill, name: 'timeseries-influx', ext: 'lp', drainBatch: opts.batchSize },
+        LINE_CODEC,
+        log,
+      );
+    }
   }
 
   async start(): Promise<void> {
+    this.spill?.start({
+      // live points first: the spill drains while the client's own buffer is nearly empty
+      ready: () => !this.closed && this.pending() < this.opts.batchSize,
+      write: (lines) => this.sendSpilled(lines),
+    });
     const up = await this.ping();
     // Not fatal: writes wait in the buffer until the server answers.
     if (up) this.log.info({ url: this.baseUrl, bucket: this.opts.bucket }, 'timeseries: influx store ready');
@@ -271,6 +318,8 @@ export class InfluxTimeSeries implements TimeSeriesStore {
 
   async stop(): Promise<void> {
     if (this.closed) return;
+    await this.spill?.stopDrain();
+    this.stopping = true;
     try {
       await this.flush();
     } catch (err) {
@@ -280,9 +329,11 @@ export class InfluxTimeSeries implements TimeSeriesStore {
     const lost = this.pending();
     if (lost > 0) {
       this.dropped += lost;
+      this.givenUp += lost;
       this.log.error({ lost }, 'timeseries: influx store closed with unwritten points');
     }
     this.writeApi.dispose();
+    await this.spill?.close();
     this.notify();
   }
 
@@ -342,27 +393,39 @@ export class InfluxTimeSeries implements TimeSeriesStore {
   }
 
   stats(): TimeSeriesStats {
+    const spill = this.spill?.stats();
     return {
-      written: this.written,
+      written: this.written + this.spillWritten,
       buffered: this.pending(),
-      dropped: this.dropped,
+      dropped: this.dropped + (spill?.dropped ?? 0),
       failedFlushes: this.failedFlushes,
+      spilled: spill?.spilled ?? 0,
+      spillBytes: spill?.spillBytes ?? 0,
     };
   }
 
+  /** Lines in the client's buffers, not confirmed, given up nor handed to the spill. */
   private pending(): number {
-    return Math.max(0, this.accepted - this.written - this.dropped);
+    return Math.max(0, this.accepted - this.written - this.givenUp - this.handedOff);
   }
 
-  private onWriteFailed(error: Error, lines: number, attempt: number): void {
+  private onWriteFailed(error: Error, lines: string[], attempt: number): Promise<void> | undefined {
     this.failedFlushes++;
     // After stop(), everything unconfirmed has been counted as dropped already.
-    if (this.closed) return;
+    if (this.closed) return undefined;
     // Mirrors the client's own decision (WriteApiImpl.sendBatch): retry unless out of attempts or time, or a
     // client error (4xx other than 429) that a retry cannot fix.
     const retriable = !(error instanceof HttpError) || error.statusCode >= 429;
-    if (error.message === RETRY_TIME_EXCEEDED || attempt > this.opts.maxRetries || !retriable) {
-      this.drop(lines, `write rejected (attempt ${attempt}): ${error.message}`);
+    if (!retriable) {
+      this.giveUp(lines, `write rejected (attempt ${attempt}): ${error.message}`, false);
+    } else if (error.message === RETRY_TIME_EXCEEDED || attempt > this.opts.maxRetries) {
+      this.giveUp(lines, `write failed, out of retries (attempt ${attempt}): ${error.message}`);
+    } else if (this.stopping && this.spill) {
+      // stopping: no more retries in this process; the spill keeps the lines for the next start. A promise tells
+      // the client the lines are taken care of (no retry-buffer entry).
+      this.giveUp(lines, 'store stopping');
+      this.notify();
+      return Promise.resolve();
     } else {
       const t = Date.now();
       if (!this.failing || t - this.lastFailureLog >= LOG_EVERY_MS) {
@@ -372,12 +435,60 @@ export class InfluxTimeSeries implements TimeSeriesStore {
       this.failing = true;
     }
     this.notify();
+    return undefined;
+  }
+
+  /** The client gave up accepted lines: the spill takes them when there is one (and it may), else they are dropped. */
+  private giveUp(lines: readonly string[], reason: string, spillable = true): void {
+    if (this.spill && spillable && !this.closed) {
+      this.handedOff += lines.length;
+      this.spill.add(lines);
+      this.notify();
+      return;
+    }
+    this.givenUp += lines.length;
+    this.drop(lines.length, reason);
+  }
+
+  /** Writes spilled lines straight to the server (not through WriteApi's buffers); throws to retry them later. */
+  private async sendSpilled(lines: string[]): Promise<void> {
+    try {
+      await this.transport.request(this.writePath, lines.join('\n'), {
+        method: 'POST',
+        headers: { 'content-type': 'text/plain; charset=utf-8' },
+      });
+    } catch (err) {
+      if (err instanceof HttpError && err.statusCode >= 400 && err.statusCode < 429) {
+        // refused for good (malformed, or outside the bucket's retention): a retry cannot fix it
+        this.drop(lines.length, `spilled lines rejected: ${err.message}`);
+        return;
+      }
+      this.failedFlushes++;
+      const t = Date.now();
+      if (!this.failing || t - this.lastFailureLog >= LOG_EVERY_MS) {
+        this.log.warn(
+          { err, spilled: this.spill?.stats().spilled },
+          'timeseries: influx write of spilled points failed; will retry',
+        );
+        this.lastFailureLog = t;
+      }
+      this.failing = true;
+      throw err;
+    }
+    this.spillWritten += lines.length;
+    if (this.failing) {
+      this.failing = false;
+      this.log.info({ pending: this.pending() }, 'timeseries: influx writes succeed again');
+    }
   }
 
   private onWriteSuccess(lines: number): void {
     this.written += lines;
     // Confirmed after stop() gave the lines up: they were not lost after all.
-    if (this.closed) this.dropped = Math.max(0, this.dropped - lines);
+    if (this.closed) {
+      this.dropped = Math.max(0, this.dropped - lines);
+      this.givenUp = Math.max(0, this.givenUp - lines);
+    }
     if (this.failing) {
       this.failing = false;
       this.log.info({ pending: this.pending() }, 'timeseries: influx writes succeed again');

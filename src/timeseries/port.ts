@@ -59,6 +59,10 @@ export interface TimeSeriesStats {
   buffered: number;
   dropped: number;
   failedFlushes: number;
+  /** points in the disk spill (spill.ts), waiting for the store to take writes again; 0 without a spill */
+  spilled: number;
+  /** bytes of the spill files on disk */
+  spillBytes: number;
 }
 
 export interface TimeSeriesStore {

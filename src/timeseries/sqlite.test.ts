@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -154,9 +154,23 @@ describe('SqliteTimeSeries', () => {
 
       // write() tries the first full batch at once and fails, flush() fails again: nothing is lost
       store.write(series('a', 100_000, 300));
-      expect(store.stats()).toEqual({ written: 10, buffered: 300, dropped: 0, failedFlushes: 1 });
+      expect(store.stats()).toEqual({
+        written: 10,
+        buffered: 300,
+        dropped: 0,
+        failedFlushes: 1,
+        spilled: 0,
+        spillBytes: 0,
+      });
       await expect(store.flush()).rejects.toThrow(/locked|busy/i);
-      expect(store.stats()).toEqual({ written: 10, buffered: 300, dropped: 0, failedFlushes: 2 });
+      expect(store.stats()).toEqual({
+        written: 10,
+        buffered: 300,
+        dropped: 0,
+        failedFlushes: 2,
+        spilled: 0,
+        spillBytes: 0,
+      });
 
       // still refused: the buffer fills up to its bound and the oldest points give way
       store.write(series('a', 1_000_000, 300));
@@ -186,6 +200,94 @@ describe('SqliteTimeSeries', () => {
       expect(store.stats()).toMatchObject({ written: 0, buffered: 0, dropped: 7 });
       expect(await store.ping()).toBe(false);
       locker.exec('ROLLBACK');
+    });
+  });
+
+  describe('with a disk spill', () => {
+    const lock = (file: string) => {
+      const locker = new Database(file);
+      cleanups.push(() => {
+        if (locker.open) locker.close();
+      });
+      locker.exec('BEGIN IMMEDIATE');
+      return locker;
+    };
+    const countIn = (file: string) => {
+      const db = new Database(file, { readonly: true });
+      const n = (db.prepare('SELECT count(*) AS n FROM points').get() as { n: number }).n;
+      db.close();
+      return n;
+    };
+
+    it('spills what passes the memory bound while the file is locked, and writes all of it once unlocked', async () => {
+      const { file, dir } = open();
+      const spillDir = path.join(dir, 'spill');
+      const spilling = new SqliteTimeSeries(
+        {
+          file,
+          retentionDays: 30,
+          batchSize: 100,
+          flushIntervalMs: 20,
+          busyTimeoutMs: 10,
+          maxBufferedPoints: 200,
+          spill: { dir: spillDir, maxBytes: 16 * 1_048_576, drainPointsPerSecond: 50_000 },
+        },
+        log,
+      );
+      cleanups.push(() => spilling.stop());
+      await spilling.start();
+      const locker = lock(file);
+      const N = 5000;
+      for (let i = 0; i < 50; i++) spilling.write(series('a', i * 100_000, 100, 1000 / 100));
+      // memory holds its bound; the rest is on disk, none dropped
+      expect(spilling.stats()).toMatchObject({ buffered: 200, spilled: N - 200, dropped: 0, written: 0 });
+      expect(spilling.stats().spillBytes).toBeGreaterThan(0);
+      expect(readdirSync(spillDir).length).toBeGreaterThan(0);
+      // still locked a while later: the drain does not lose them either
+      await new Promise((r) => setTimeout(r, 300));
+      expect(spilling.stats()).toMatchObject({ spilled: N - 200, dropped: 0 });
+
+      locker.exec('COMMIT');
+      locker.close();
+      await vi.waitFor(() => expect(spilling.stats()).toMatchObject({ buffered: 0, spilled: 0 }), { timeout: 10_000 });
+      expect(countIn(file)).toBe(N);
+      expect(spilling.stats()).toMatchObject({ written: N, dropped: 0, spillBytes: 0 });
+      expect(readdirSync(spillDir)).toEqual([]);
+      const got = await spilling.query({ deviceId: 'a', from: 0, to: 10_000_000 });
+      expect(got.map((p) => p.ts)).toEqual(
+        Array.from({ length: N }, (_, i) => Math.floor(i / 100) * 100_000 + (i % 100) * 10),
+      );
+    });
+
+    it('stop() while the file is locked keeps the buffer in the spill; the next start writes it', async () => {
+      const { file, dir } = open();
+      const opts: SqliteTimeSeriesOptions = {
+        file,
+        retentionDays: 30,
+        batchSize: 100,
+        flushIntervalMs: 20,
+        busyTimeoutMs: 10,
+        spill: { dir: path.join(dir, 'spill'), maxBytes: 1_048_576 },
+      };
+      const first = new SqliteTimeSeries(opts, log);
+      await first.start();
+      const locker = lock(file);
+      first.write(series('a', 0, 70));
+      await first.stop();
+      expect(first.stats()).toMatchObject({ written: 0, dropped: 0, spilled: 70 });
+      locker.exec('ROLLBACK');
+      locker.close();
+
+      const again = new SqliteTimeSeries(opts, log);
+      cleanups.push(() => again.stop());
+      await again.start();
+      expect(again.stats().spilled).toBe(70);
+      await vi.waitFor(() => expect(again.stats().spilled).toBe(0));
+      expect((await again.query({ deviceId: 'a', from: 0, to: 1e9 })).map((p) => p.value)).toEqual(
+        series('a', 0, 70).map((p) => p.value),
+      );
+      // the household tag came through the spill too
+      expect(await again.query({ householdId: 'h1', from: 0, to: 1e9 })).toHaveLength(70);
     });
   });
 
@@ -251,6 +353,7 @@ describe('createTimeSeries', () => {
       maxRetries: 3,
       maxRetryDelayMs: 1000,
     },
+    spill: { enabled: false, dir: 'spill', maxBytes: 1_048_576, fsyncIntervalMs: 1000, drainPointsPerSecond: 20_000 },
   };
 
   it('opens the SQLite file relative to the data directory', async () => {

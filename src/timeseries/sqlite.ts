@@ -8,13 +8,16 @@
  *
  * Writes are buffered and committed in one transaction per batch (when the buffer reaches batchSize, or every
  * flushIntervalMs). When the database refuses a write (locked by another process, disk full, ...), the points stay
- * in a bounded buffer and are retried at the next flush; the oldest are dropped (and counted) beyond the bound.
+ * in a bounded buffer and are retried at the next flush. Beyond the bound, the newest points go to the disk spill
+ * (spill.ts) when one is configured, to be written back once the database takes writes again; without a spill, the
+ * oldest are dropped (and counted).
  */
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import type { Logger } from '../logger.ts';
+import { Spill, type SpillCodec, type SpillSettings } from './spill.ts';
 import type {
   Aggregate,
   AggregatePoint,
@@ -38,6 +41,8 @@ export interface SqliteTimeSeriesOptions {
    * flush). Short, because better-sqlite3 waits synchronously: a long wait would stall the event loop.
    */
   busyTimeoutMs?: number;
+  /** Points beyond maxBufferedPoints go to disk here instead of being dropped. */
+  spill?: SpillSettings;
 }
 
 const SCHEMA_VERSION = 1;
@@ -108,6 +113,7 @@ export class SqliteTimeSeries implements TimeSeriesStore {
   private retryAt = 0;
   private lastFailureLog = 0;
   private lastDropLog = 0;
+  private readonly spill: Spill<Point> | undefined;
 
   constructor(
     private readonly opts: SqliteTimeSeriesOptions,
@@ -115,6 +121,13 @@ export class SqliteTimeSeries implements TimeSeriesStore {
     private readonly now: () => number = Date.now,
   ) {
     this.maxBuffered = opts.maxBufferedPoints ?? Math.max(20 * opts.batchSize, 100_000);
+    if (opts.spill) {
+      this.spill = new Spill(
+        { ...opts.spill, name: 'timeseries-sqlite', ext: 'ndjson', drainBatch: opts.batchSize },
+        POINT_CODEC,
+        log,
+      );
+    }
   }
 
   async start(): Promise<void> {
@@ -129,6 +142,20 @@ export class SqliteTimeSeries implements TimeSeriesStore {
       throw err;
     }
     this.db = db;
+    if (this.spill) {
+      try {
+        this.spill.start({
+          // live points first: the spill drains only while the buffer is nearly empty and no retry is pending
+          ready: () =>
+            this.db !== undefined && this.bufferedCount() < this.opts.batchSize && Date.now() >= this.retryAt,
+          write: (batch) => this.commit(batch),
+        });
+      } catch (err) {
+        db.close();
+        this.db = undefined;
+        throw err;
+      }
+    }
     this.flushTimer = setInterval(() => {
       // while the database refuses writes, retries back off: each one may block the event loop for busyTimeoutMs
       if (this.bufferedCount() > 0 && Date.now() >= this.retryAt) this.flush().catch(() => {});
@@ -221,15 +248,24 @@ export class SqliteTimeSeries implements TimeSeriesStore {
     this.stopping = true;
     clearInterval(this.flushTimer);
     clearInterval(this.retentionTimer);
+    await this.spill?.stopDrain();
     try {
       await this.flush();
     } catch (err) {
-      const lost = this.bufferedCount();
-      this.dropped += lost;
+      const left = this.buffer.slice(this.head);
       this.buffer = [];
       this.head = 0;
-      this.log.error({ err, lost }, 'timeseries: sqlite store closed with unwritten points');
+      // with a spill, what the database refuses now is written after the next start
+      const kept = this.spill?.add(left) ?? 0;
+      this.dropped += left.length - kept;
+      this.log.error(
+        { err, lost: left.length - kept, spilled: kept },
+        kept > 0
+          ? 'timeseries: sqlite store closed with unwritten points; kept in the spill'
+          : 'timeseries: sqlite store closed with unwritten points',
+      );
     }
+    await this.spill?.close();
     await this.retention?.catch(() => {});
     this.db.close();
     this.db = undefined;
@@ -259,9 +295,15 @@ export class SqliteTimeSeries implements TimeSeriesStore {
     }
     const overflow = this.bufferedCount() - this.maxBuffered;
     if (overflow > 0) {
-      // The newest readings matter most to a live console, so the oldest make room.
-      this.head += overflow;
-      this.drop(overflow, 'buffer full (the database refuses writes, or is not open)');
+      if (this.spill) {
+        // The memory buffer keeps the oldest (written first when the database is back); the newest go to disk,
+        // and the spill counts and logs what it cannot take.
+        this.spill.add(this.buffer.splice(this.buffer.length - overflow));
+      } else {
+        // The newest readings matter most to a live console, so the oldest make room.
+        this.head += overflow;
+        this.drop(overflow, 'buffer full (the database refuses writes, or is not open)');
+      }
     }
   }
 
@@ -282,8 +324,16 @@ export class SqliteTimeSeries implements TimeSeriesStore {
 
   /** Commits the oldest batchSize points in one transaction; on failure they stay at the head of the buffer. */
   private writeOneBatch(): void {
-    if (!this.db) throw new Error('sqlite time-series store is not started');
     const batch = this.buffer.slice(this.head, this.head + this.opts.batchSize);
+    this.commit(batch, () => {
+      this.head += batch.length;
+      this.compact();
+    });
+  }
+
+  /** One transaction for batch; on failure counts it, backs off and throws. `taken` runs before the log line. */
+  private commit(batch: readonly Point[], taken?: () => void): void {
+    if (!this.db) throw new Error('sqlite time-series store is not started');
     let touched: Map<string, SeriesEntry>;
     try {
       touched = this.writeBatch.immediate(batch);
@@ -293,14 +343,16 @@ export class SqliteTimeSeries implements TimeSeriesStore {
       throw err;
     }
     for (const [key, entry] of touched) this.seriesCache.set(key, entry);
-    this.head += batch.length;
     this.written += batch.length;
-    this.compact();
+    taken?.();
     if (this.failing) {
       this.failing = false;
       this.retryDelay = 0;
       this.retryAt = 0;
-      this.log.info({ buffered: this.bufferedCount() }, 'timeseries: sqlite writes succeed again');
+      this.log.info(
+        { buffered: this.bufferedCount(), spilled: this.spill?.stats().spilled ?? 0 },
+        'timeseries: sqlite writes succeed again',
+      );
     }
   }
 
@@ -467,11 +519,14 @@ export class SqliteTimeSeries implements TimeSeriesStore {
   }
 
   stats(): TimeSeriesStats {
+    const spill = this.spill?.stats();
     return {
       written: this.written,
       buffered: this.bufferedCount(),
-      dropped: this.dropped,
+      dropped: this.dropped + (spill?.dropped ?? 0),
       failedFlushes: this.failedFlushes,
+      spilled: spill?.spilled ?? 0,
+      spillBytes: spill?.spillBytes ?? 0,
     };
   }
 
@@ -480,6 +535,41 @@ export class SqliteTimeSeries implements TimeSeriesStore {
     return this.db;
   }
 }
+
+/**
+ * A point as one JSON array: [deviceId, field, ts, value] when it came without tags, plus
+ * [householdId, buildingId, gridId, drill 0/1] when it had them (tags present or absent decide whether the series'
+ * place is updated, so the difference is kept).
+ */
+export const POINT_CODEC: SpillCodec<Point> = {
+  encode(p) {
+    const row: (string | number | null)[] = [p.deviceId, p.field, p.ts, p.value];
+    const t = p.tags;
+    if (t) row.push(t.householdId ?? null, t.buildingId ?? null, t.gridId ?? null, t.drill ? 1 : 0);
+    return JSON.stringify(row);
+  },
+  decode(line) {
+    let row: unknown;
+    try {
+      row = JSON.parse(line);
+    } catch {
+      return undefined;
+    }
+    if (!Array.isArray(row) || (row.length !== 4 && row.length !== 8)) return undefined;
+    const [deviceId, field, ts, value, householdId, buildingId, gridId, drill] = row as unknown[];
+    const p = { deviceId, field, ts, value } as Point;
+    if (!isValidPoint(p)) return undefined;
+    if (row.length === 8) {
+      const opt = (v: unknown) => (typeof v === 'string' ? v : undefined);
+      p.tags = {};
+      if (opt(householdId)) p.tags.householdId = opt(householdId);
+      if (opt(buildingId)) p.tags.buildingId = opt(buildingId);
+      if (opt(gridId)) p.tags.gridId = opt(gridId);
+      if (drill === 1) p.tags.drill = true;
+    }
+    return p;
+  },
+};
 
 function tagSig(p: Point): string {
   const t = p.tags ?? {};

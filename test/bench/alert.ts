@@ -209,7 +209,11 @@ export async function runAlertBench(opts: AlertBenchOptions): Promise<AlertBench
   const spreadMs = (opts.sosSpreadSeconds ?? 5) * 1000;
   const stepSeconds = opts.escalationStepSeconds ?? 15;
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'gw-bench-alert-'));
-  const node = await startNode({ GRIDWATCH__registry__seedFile: writeSeed(tmp, opts.households) });
+  const node = await startNode({
+    GRIDWATCH__registry__seedFile: writeSeed(tmp, opts.households),
+    // the background load drives hundreds of readings a second per client: far over the per-device limit
+    GRIDWATCH__ingest__rateLimit__perSecond: '0',
+  });
   let sos: SosProcess | undefined;
   let load: Promise<LoadResult> | undefined;
   try {

@@ -383,6 +383,8 @@ async function system(
       maxFutureS: 300,
       dedupeWindowS: 3600,
       rejectLogIntervalMs: 60_000,
+      // a home's whole stream goes through in seconds: far over any per-device limit, on purpose
+      rateLimit: { perSecond: 0, burst: 1 },
     },
     directory,
     getModel,

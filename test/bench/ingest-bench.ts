@@ -58,7 +58,8 @@ export function runLoadProcess(args: string[]): Promise<LoadResult> {
 
 export async function runIngestBench(opts: IngestBenchOptions, node?: TestNode): Promise<IngestBenchResult> {
   const own = !node;
-  const n = node ?? (await startNode());
+  // the load generator drives hundreds of messages a second per client: far over the per-device limit
+  const n = node ?? (await startNode({ GRIDWATCH__ingest__rateLimit__perSecond: '0' }));
   try {
     const secretsFile = path.join(n.dataDir, 'demo-secrets.json');
     const devices = loadableDevices(

@@ -3,12 +3,32 @@
  *   1. start-up of a node on the embedded defaults (seeding the sample community on a fresh data dir)
  *   2. the demo's message rate with the default settings
  *   3. ingest throughput from 180 real MQTT clients in another process, QoS 1 and QoS 0, every point counted
- * Options: BENCH_SECONDS (default 10), BENCH_CLIENTS (default 200).
+ *   4. `npm run bench:ingest` (test/bench/ingest5k.ts) in its own process, so that its memory figures are not mixed
+ *      with this process's nodes: 5,000 devices against GridWatch and the bare broker, and the node's memory with a
+ *      60,000-household street; its table and JSON line are printed after the rows above.
+ * Options: BENCH_SECONDS (default 10 here, 20 for step 4), BENCH_CLIENTS (default 200), and those of ingest5k.ts.
  */
-import { ADMIN_PASSWORD, startNode, waitFor } from '../support/system.ts';
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { ADMIN_PASSWORD, ROOT, startNode, waitFor } from '../support/system.ts';
 import { runIngestBench } from './ingest-bench.ts';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
+
+/** Runs test/bench/ingest5k.ts as its own process; resolves with what it printed. */
+function ingest5k(): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test/bench/ingest5k.ts')], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`ingest5k exited ${code}`))));
+  });
+}
 const clients = Number(process.env.BENCH_CLIENTS ?? 200);
 
 async function main(): Promise<void> {
@@ -37,7 +57,8 @@ async function main(): Promise<void> {
   await node.stop();
 
   t = Date.now();
-  const restart = await startNode();
+  // per-device limit off: the load generator drives hundreds of messages a second per client
+  const restart = await startNode({ GRIDWATCH__ingest__rateLimit__perSecond: '0' });
   rows.push(['start-up, fresh data dir, no demo', `${Date.now() - t} ms`]);
   for (const qos of [1, 0] as const) {
     const r = await runIngestBench({ clients, seconds, qos }, restart);
@@ -56,6 +77,7 @@ async function main(): Promise<void> {
   const width = Math.max(...rows.map(([k]) => k.length));
   process.stdout.write(`\nGridWatch ingest benchmark (${new Date().toISOString()}, Node ${process.version})\n`);
   for (const [k, v] of rows) process.stdout.write(`${k.padEnd(width)}  ${v}\n`);
+  process.stdout.write(await ingest5k());
 }
 
 main().then(

@@ -49,6 +49,8 @@ async function startService(): Promise<ChildProcess> {
       REDIS_URL: redis.url,
       GRIDWATCH_ADMIN_PASSWORD: ADMIN_PASSWORD,
       GRIDWATCH_DEMO: 'false',
+      // 500 SOS events a second per button: far over the per-device limit, on purpose
+      GRIDWATCH__ingest__rateLimit__perSecond: '0',
       LOG_LEVEL: 'warn',
       LOG_PRETTY: 'false',
     },

@@ -83,7 +83,7 @@ export async function startNode(
     config,
     dataDir: dir,
     base,
-    mqttUrl: `mqtt://127.0.0.1:${system.broker.ports.tcp}`,
+    mqttUrl: system.deviceBrokerUrl('127.0.0.1'),
     api,
     login: async (username, password) => {
       const r = await api('POST', '/api/v1/auth/login', { username, password });
