@@ -15,6 +15,8 @@ export interface RedisServerOptions {
   /** bind address, loopback by default: this Redis is private to the process */
   host?: string;
   appendOnly?: boolean;
+  /** More redis-server arguments (tests: `--replicaof host port` for a replica). */
+  extraArgs?: string[];
   /** Called when the server exits without stop() having asked it to. */
   onUnexpectedExit?: (code: number | null, output: string) => void;
 }
@@ -51,6 +53,7 @@ export class RedisServer {
       'no',
       '--protected-mode',
       'yes',
+      ...(this.opts.extraArgs ?? []),
     ];
     // Its own process group: Ctrl-C in a terminal signals the whole foreground group, and Redis must outlive the
     // graceful stop that still needs it (rule deadlines and state are flushed to it). We stop it last, ourselves.

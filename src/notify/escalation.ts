@@ -222,6 +222,10 @@ export class Escalator implements Module {
       [QUEUE_AUDIT]: new Queue(QUEUE_AUDIT, queueOpts(3)),
       [QUEUE_DIGEST]: new Queue(QUEUE_DIGEST, queueOpts(5)),
     };
+    // BullMQ prints a queue's connection errors to stderr when nobody listens; the node's main Redis connection
+    // already reports an outage (and /readyz shows it), so these only go to the debug log
+    for (const [name, queue] of Object.entries(this.queues))
+      queue.on('error', (err) => this.log.debug({ err: err.message, queue: name }, 'notify queue connection error'));
     const workerOpts = (concurrency: number) => ({
       prefix: this.bullPrefix,
       connection: this.conn(),

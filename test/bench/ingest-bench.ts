@@ -2,13 +2,13 @@
  * Ingest benchmark: a whole node (embedded broker, private Redis, SQLite stores) takes telemetry from a load
  * generator in another process (simulators/load.ts, real MQTT clients), then every point is counted in the store.
  */
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { LoadDevice, LoadResult } from '../../simulators/load.ts';
 import { loadableDevices } from '../../simulators/load.ts';
-import { ROOT, startNode, type TestNode } from '../support/system.ts';
+import { startNode, type TestNode } from '../support/system.ts';
+import { runTsxForReport } from '../support/tsx-child.ts';
 
 export interface IngestBenchOptions {
   clients: number;
@@ -36,24 +36,7 @@ async function counter(node: TestNode, name: string): Promise<number> {
 }
 
 export function runLoadProcess(args: string[]): Promise<LoadResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'simulators/load.ts'), ...args], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      err += d.toString();
-    });
-    child.on('exit', (code) => {
-      if (code === 0) resolve(JSON.parse(out.trim().split('\n').pop()!) as LoadResult);
-      else reject(new Error(`load generator exited ${code}: ${err.slice(-1000)}`));
-    });
-  });
+  return runTsxForReport<LoadResult>('load generator', 'simulators/load.ts', args);
 }
 
 export async function runIngestBench(opts: IngestBenchOptions, node?: TestNode): Promise<IngestBenchResult> {

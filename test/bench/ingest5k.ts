@@ -25,7 +25,6 @@
  * BENCH_CONNECT_BATCH (500), BENCH_PROFILE (a file: CPU profile of the node over the steady window, top self
  * times printed). Prints a table, then one JSON line.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import net from 'node:net';
@@ -42,6 +41,7 @@ import { type DeviceSecret, writeSecretsFile } from '../../src/registry/seed.ts'
 import { type GeneratorRun, LoadGenerator } from '../support/load-generator.ts';
 import { type CommitWindow, quantile, StoreCommits } from '../support/store-commits.ts';
 import { ROOT, startNode, type TestNode } from '../support/system.ts';
+import { runTsxForReport } from '../support/tsx-child.ts';
 
 const env = (name: string, dflt: number) => {
   const v = Number(process.env[name] ?? dflt);
@@ -106,25 +106,7 @@ async function seedChild(dir: string, households: number): Promise<void> {
 }
 
 function runSeedChild(dir: string, households: number): Promise<SeedReport> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', path.join(ROOT, 'test/bench/ingest5k.ts'), '--seed', dir, String(households)],
-      { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      err = (err + d.toString()).slice(-4000);
-    });
-    child.on('exit', (code) => {
-      if (code === 0) resolve(JSON.parse(out.trim().split('\n').pop()!) as SeedReport);
-      else reject(new Error(`seeding exited ${code}: ${err.slice(-1500)}`));
-    });
-  });
+  return runTsxForReport<SeedReport>('seeding', 'test/bench/ingest5k.ts', ['--seed', dir, String(households)]);
 }
 
 // --- measuring -----------------------------------------------------------------------------------------------

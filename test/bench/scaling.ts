@@ -10,7 +10,6 @@
  * Options (environment): BENCH_DEVICES (default 5000), BENCH_SECONDS (20), BENCH_INFLIGHT (4),
  * BENCH_HOUSEHOLDS (12000: the generated community the devices come from).
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -22,7 +21,8 @@ import { startTestMosquitto } from '../support/mosquitto.ts';
 import { startTestPostgres } from '../support/postgres.ts';
 import { startTestRedis } from '../support/redis.ts';
 import { type ServiceProcess, startServiceProcess } from '../support/service-process.ts';
-import { ROOT, waitFor } from '../support/system.ts';
+import { waitFor } from '../support/system.ts';
+import { runTsxForReport } from '../support/tsx-child.ts';
 
 const devicesWanted = Number(process.env.BENCH_DEVICES ?? 5000);
 const seconds = Number(process.env.BENCH_SECONDS ?? 20);
@@ -30,31 +30,10 @@ const inflight = Number(process.env.BENCH_INFLIGHT ?? 4);
 const households = Number(process.env.BENCH_HOUSEHOLDS ?? 12_000);
 
 function runLoad(url: string, secrets: string, clients: number): Promise<LoadResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        path.join(ROOT, 'simulators/load.ts'),
-        ...['--url', url, '--secrets', secrets, '--clients', String(clients), '--seconds', String(seconds)],
-        ...['--qos', '1', '--inflight', String(inflight)],
-      ],
-      { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      err += d.toString();
-    });
-    child.on('exit', (code) => {
-      if (code === 0) resolve(JSON.parse(out.trim().split('\n').pop()!) as LoadResult);
-      else reject(new Error(`load generator exited ${code}: ${err.slice(-1000)}`));
-    });
-  });
+  return runTsxForReport<LoadResult>('load generator', 'simulators/load.ts', [
+    ...['--url', url, '--secrets', secrets, '--clients', String(clients), '--seconds', String(seconds)],
+    ...['--qos', '1', '--inflight', String(inflight)],
+  ]);
 }
 
 async function metric(node: ServiceProcess, name: string): Promise<number> {

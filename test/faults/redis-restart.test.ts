@@ -14,9 +14,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, RedisServer } from '../../src/lifecycle/redis-server.ts';
+import { sosKit } from '../support/sos.ts';
 import { ADMIN_PASSWORD, startNode, type TestNode, waitFor } from '../support/system.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: JSON answers of the API; the test asserts on them
@@ -27,32 +27,16 @@ let port: number;
 let redis: RedisServer;
 let node: TestNode;
 let token: string;
-const clients: MqttClient[] = [];
-
-async function button(id: string, householdId: string): Promise<MqttClient> {
-  const r = await node.api('POST', '/api/v1/devices', { id, model: 'native-emergency-button', householdId }, token);
-  expect(r.status).toBe(201);
-  const c = await mqtt.connectAsync(node.mqttUrl, {
-    clientId: id,
-    username: id,
-    password: r.body.secret as string,
-    reconnectPeriod: 300,
-    clean: false,
-  });
-  c.on('error', () => {});
-  clients.push(c);
-  return c;
-}
-
-async function alertOf(householdId: string): Promise<Json | undefined> {
-  const r = await node.api('GET', `/api/v1/alerts?householdId=${householdId}&type=sos`, undefined, token);
-  return (r.body?.items as Json[] | undefined)?.[0];
-}
-
-async function smsOf(alertId: string): Promise<Json[]> {
-  const r = await node.api('GET', `/api/v1/notifications?alertId=${alertId}`, undefined, token);
-  return (r.body?.items as Json[] | undefined) ?? [];
-}
+const {
+  button,
+  alertOf,
+  smsOf,
+  perRecipient: countPerRecipient,
+  closeAll,
+} = sosKit(
+  () => node,
+  () => token,
+);
 
 beforeAll(async () => {
   redisDir = mkdtempSync(path.join(os.tmpdir(), 'gw-fault-redis-'));
@@ -64,7 +48,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  for (const c of clients) c.end(true);
+  closeAll();
   await node?.stop();
   await redis?.stop();
   rmSync(redisDir, { recursive: true, force: true });
@@ -105,9 +89,7 @@ describe('fault 2: Redis stopped and started again during ingest and escalation'
     expect(again.id).toBe(second.id);
     expect(again.count).toBe(1); // the resends of r2 counted once
     const sms2 = await smsOf(second.id);
-    const perRecipient = new Map<string, number>();
-    for (const n of sms2)
-      perRecipient.set(`${n.step}|${n.recipient}`, (perRecipient.get(`${n.step}|${n.recipient}`) ?? 0) + 1);
+    const perRecipient = countPerRecipient(sms2);
     expect([...perRecipient.values()].every((v) => v === 1)).toBe(true);
     // the first alert's escalation is still frozen in Redis (AOF): it did not start over or send its first step again
     expect((await smsOf(first.id)).filter((n) => n.step === 0)).toHaveLength(firstSms);

@@ -3,29 +3,12 @@
  * small street for 3 s: the script must work end to end, print the issue's JSON line, and lose nothing the broker
  * acknowledged. No speed is asserted; figures come from the benchmark on a quiet machine.
  */
-import { spawn } from 'node:child_process';
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Ingest5kReport } from '../bench/ingest5k.ts';
-import { ROOT } from '../support/system.ts';
+import { runTsx } from '../support/tsx-child.ts';
 
 function runBench(env: Record<string, string>): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test/bench/ingest5k.ts')], {
-      cwd: ROOT,
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      err += d.toString();
-    });
-    child.on('exit', (code) => resolve({ code, out, err }));
-  });
+  return runTsx('test/bench/ingest5k.ts', [], env).then((r) => ({ code: r.code, out: r.stdout, err: r.stderr }));
 }
 
 describe('5k-device ingest benchmark, smoke run', () => {

@@ -211,11 +211,16 @@ describe('clustered embedded broker', () => {
     const detachB = b.system.broker!.onConnection((id, up) => id === band && events.push(`B ${up ? 'up' : 'down'}`));
     const will = { topic: `gridwatch/${band}/status`, payload: Buffer.from('offline'), qos: 1 as const, retain: true };
     const first = await connect(a, band, { will });
+    const statusBefore = await ingested(a, 'status');
     await first.client.publishAsync(`gridwatch/${band}/status`, 'online', { qos: 1, retain: true });
     const tracker = await waitFor('the tracker', async () =>
       [a, b].map((n) => n.system.status).find((s) => s?.get(band).status === 'online'),
     );
-    const statusOnA = await ingested(a, 'status');
+    // the tracker may say online from the connection alone: wait until A has ingested the status message itself
+    const statusOnA = await waitFor('the status ingested on A', async () => {
+      const n = await ingested(a, 'status');
+      return n > statusBefore ? n : undefined;
+    });
     const firstClosed = new Promise<void>((resolve) => first.client.once('close', () => resolve()));
 
     // the balancer sends the reconnect to B; A learns through Redis that the session moved and closes its own

@@ -100,7 +100,11 @@ beforeAll(async () => {
   );
   worker = await node.login('gw.ws', 'worker-password-ws');
   // a second node on the same Redis and database: a multi-node deployment
-  node2 = await startNode({ REDIS_URL: node.system.redis.url }, node.dataDir);
+  // (its own time-series spill: a spill directory belongs to one node)
+  node2 = await startNode(
+    { REDIS_URL: node.system.redis.url, GRIDWATCH__timeseries__spill__dir: 'spill-node2' },
+    node.dataDir,
+  );
 }, 60_000);
 afterAll(async () => {
   await node2?.stop({ keepData: true });
