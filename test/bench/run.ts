@@ -6,19 +6,23 @@
  *   4. `npm run bench:ingest` (test/bench/ingest5k.ts) in its own process, so that its memory figures are not mixed
  *      with this process's nodes: 5,000 devices against GridWatch and the bare broker, and the node's memory with a
  *      60,000-household street; its table and JSON line are printed after the rows above.
- * Options: BENCH_SECONDS (default 10 here, 20 for step 4), BENCH_CLIENTS (default 200), and those of ingest5k.ts.
+ *   5. `npm run bench:scaling` (test/bench/scaling.ts) in its own process: one and two ingest processes on an
+ *      external broker (Debian's mosquitto; skipped with a note where it is not installed).
+ * Options: BENCH_SECONDS (default 10 here, 20 for steps 4 and 5), BENCH_CLIENTS (default 200), and those of
+ * ingest5k.ts and scaling.ts.
  */
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { ADMIN_PASSWORD, ROOT, startNode, waitFor } from '../support/system.ts';
 import { runIngestBench } from './ingest-bench.ts';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
 
-/** Runs test/bench/ingest5k.ts as its own process; resolves with what it printed. */
-function ingest5k(): Promise<string> {
+/** Runs a benchmark script as its own process (its progress on our stderr); resolves with what it printed. */
+function benchProcess(script: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test/bench/ingest5k.ts')], {
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, script)], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'inherit'],
     });
@@ -26,7 +30,7 @@ function ingest5k(): Promise<string> {
     child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
     });
-    child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`ingest5k exited ${code}`))));
+    child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${script} exited ${code}`))));
   });
 }
 const clients = Number(process.env.BENCH_CLIENTS ?? 200);
@@ -77,7 +81,10 @@ async function main(): Promise<void> {
   const width = Math.max(...rows.map(([k]) => k.length));
   process.stdout.write(`\nGridWatch ingest benchmark (${new Date().toISOString()}, Node ${process.version})\n`);
   for (const [k, v] of rows) process.stdout.write(`${k.padEnd(width)}  ${v}\n`);
-  process.stdout.write(await ingest5k());
+  // the seconds above are this script's; the two below keep their own default (20) unless BENCH_SECONDS is set
+  process.stdout.write(await benchProcess('test/bench/ingest5k.ts'));
+  if (existsSync('/usr/sbin/mosquitto')) process.stdout.write(await benchProcess('test/bench/scaling.ts'));
+  else process.stdout.write('\nscaling benchmark skipped: no mosquitto (apt-get install mosquitto)\n');
 }
 
 main().then(

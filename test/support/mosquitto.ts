@@ -16,6 +16,8 @@ export interface TestMosquitto {
   url: string;
   port: number;
   dir: string;
+  /** the broker process (benchmarks read its CPU time) */
+  readonly pid: number | undefined;
   /** SIGKILL and start again on the same port (a broker crash); without persistence its sessions are gone */
   restart: () => Promise<void>;
   stop: () => Promise<void>;
@@ -80,6 +82,9 @@ export async function startTestMosquitto(extraConfig: string[] = ['allow_anonymo
     url: `mqtt://127.0.0.1:${port}`,
     port,
     dir,
+    get pid() {
+      return child?.pid;
+    },
     restart: async () => {
       await kill('SIGKILL');
       await launch();

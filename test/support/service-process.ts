@@ -12,6 +12,7 @@ type Json = any;
 
 export interface ServiceProcess {
   readonly httpPort: number;
+  readonly dataDir: string;
   readonly pid: number | undefined;
   /** what the process printed so far (pino JSON lines) */
   log(): string;
@@ -103,6 +104,7 @@ export async function startServiceProcess(opts: ServiceProcessOptions): Promise<
   await launch();
   return {
     httpPort,
+    dataDir: opts.dataDir,
     get pid() {
       return child?.pid;
     },
