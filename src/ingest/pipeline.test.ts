@@ -31,7 +31,7 @@ function record(id: string, over: Partial<DeviceRecord> = {}): DeviceRecord {
   };
 }
 
-function setup(opts: { dedupe?: EventDedupe } = {}) {
+function setup(opts: { dedupe?: EventDedupe; ingest?: Parameters<typeof testIngestConfig>[0] } = {}) {
   const clock = new VirtualClock(Date.UTC(2026, 2, 1, 8, 0, 0));
   const directory = new MemoryDirectory();
   directory.add(record('d1'));
@@ -48,7 +48,7 @@ function setup(opts: { dedupe?: EventDedupe } = {}) {
   const { logger, lines } = captureLogger();
   const pipeline = new IngestPipeline({
     baseTopic: 'gw',
-    config: testIngestConfig(),
+    config: testIngestConfig(opts.ingest),
     directory,
     getModel,
     bus,
@@ -357,5 +357,31 @@ describe('event dedupe', () => {
     await new Promise((r) => setImmediate(r));
     expect(events.event).toHaveLength(1);
     expect(store.points.filter((p) => p.field === 'event_tamper')).toHaveLength(1);
+  });
+});
+
+describe('per-device rate limit', () => {
+  const ingest = { rateLimit: { perSecond: 1, burst: 3 } };
+
+  it('refuses a flood as rate_limited, but never a life-safety event, and lets a late backlog through', () => {
+    const { clock, events, send, metrics } = setup({ ingest });
+    const now = clock.now();
+    for (let i = 0; i < 10; i++) send('d1', 'telemetry', { power_w: i });
+    expect(events.readings).toHaveLength(3);
+    expect(events.rejected.map((r) => r.reason)).toEqual(Array(7).fill('rate_limited'));
+    // the flooding device's resident presses SOS: heard
+    send('d1', 'event', { type: 'sos', id: 'sos-1' });
+    expect(events.event.map((e) => e.event.type)).toEqual(['sos']);
+    // a door event of the same device is not life-safety: refused with the rest
+    send('d1', 'event', { type: 'low_battery', id: 'lb-1' });
+    expect(events.event).toHaveLength(1);
+    // another device, not touched by the flooder: an hour of its readings a minute apart, which a broker kept while
+    // the service was away, delivered at once, then a live one
+    for (let i = 60; i > 0; i--) send('drill1', 'telemetry', { ts: now - i * 60_000, power_w: i });
+    send('drill1', 'telemetry', { power_w: 0 });
+    expect(events.readings.filter((b) => b[0]?.deviceId === 'drill1')).toHaveLength(61);
+    return metricValue(metrics, 'gridwatch_ingest_rejected_total', { reason: 'rate_limited' }).then((n) =>
+      expect(n).toBe(8),
+    );
   });
 });

@@ -21,6 +21,7 @@ import {
   EVENT_TYPES,
   EventSchema,
   type ErrorReply,
+  type EventType,
   isCommandAck,
   NUMERIC_FIELDS,
   type RejectReason,
@@ -284,6 +285,19 @@ export interface IngestPipelineDeps {
   recentRejects?: RecentRejects;
 }
 
+/** Events the per-device rate limit never refuses: a device in a loop must not silence its resident's alarm. */
+const NEVER_RATE_LIMITED: ReadonlySet<string> = new Set<EventType>([
+  'sos',
+  'fall',
+  'smoke',
+  'gas_leak',
+  'door_forced',
+  'ebike_charging_cutoff',
+  'overtemp',
+  'tamper',
+  'cancel',
+]);
+
 export class IngestPipeline {
   private readonly v: Validators;
   private readonly dedupe: EventDedupe;
@@ -397,11 +411,6 @@ export class IngestPipeline {
     if (!record) return { reason: 'unknown_device', message: `device ${deviceId} is not provisioned` };
     if (record.disabled) return { reason: 'disabled_device', message: `device ${deviceId} is disabled` };
     if (kind !== 'status') this.deps.status?.seen(deviceId, receivedAt);
-    // journal replays are messages accepted before a restart: they were within the limit then
-    if (!this.replaying && !this.limiter.take(deviceId)) {
-      const { perSecond, burst } = this.deps.config.rateLimit;
-      return { reason: 'rate_limited', message: `over ${perSecond} messages/s (burst ${burst}); message dropped` };
-    }
     if (payload.length > this.maxBytes) {
       return { reason: 'too_large', message: `payload of ${payload.length} bytes exceeds ${this.maxBytes} bytes` };
     }
@@ -495,6 +504,17 @@ export class IngestPipeline {
         const ts = this.resolveTs((e as CanonicalEvent).ts, receivedAt, prefix);
         if (typeof ts !== 'number') return ts;
         tsList.push(ts);
+      }
+    }
+
+    // The per-device rate, on the message's own time (its newest ts; see rate-limit.ts). Journal replays were
+    // within the limit when they were accepted before a restart; life-safety events are never refused.
+    if (this.limiter.enabled && !this.replaying) {
+      let at = tsList.length > 0 ? Number.NEGATIVE_INFINITY : receivedAt;
+      for (const ts of tsList) if (ts > at) at = ts;
+      if (!this.limiter.take(deviceId, at) && !events?.some((e) => NEVER_RATE_LIMITED.has(e.type))) {
+        const { perSecond, burst } = this.deps.config.rateLimit;
+        return { reason: 'rate_limited', message: `over ${perSecond} messages/s (burst ${burst}); message dropped` };
       }
     }
 

@@ -65,6 +65,7 @@ export class RulesModule implements Module {
     });
     this.state = new RuleStateStore(deps.redis, this.rules, log, undefined, undefined, deps.fence);
     this.engine.onStateChange = () => this.state.saveSoon();
+    this.state.settle = () => this.engine.settled();
   }
 
   async start(): Promise<void> {

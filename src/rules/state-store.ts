@@ -42,6 +42,9 @@ export class RuleStateStore implements Module {
     private readonly fence?: RuleStateFence,
   ) {}
 
+  /** Resolves when the alert writes started so far are done (the engine's settled()); awaited before a save. */
+  settle?: () => Promise<void>;
+
   async start(): Promise<void> {
     const saved = await this.redis.hgetall(this.key);
     this.restoredPosition = saved[POSITION_FIELD] ?? '0-0';
@@ -77,6 +80,9 @@ export class RuleStateStore implements Module {
     }
     // snapshot and position are taken in the same synchronous step, so the position is exactly what the state saw
     const position = fence.position();
+    // The feed up to `position` is trimmed below: the alerts its entries raised must be committed first, or a
+    // crash in between would leave a successor neither the entries nor the alerts.
+    await this.settle?.();
     const args = [fence.nodeId, POSITION_FIELD, position, ...Object.entries(fields).flat()];
     const saved = await this.redis.eval(SAVE_IF_OWNER, 2, fence.ownerKey, this.key, ...args);
     if (saved !== 1) {

@@ -294,14 +294,14 @@ const alertEvents011: Migration = {
 
 /**
  * One device event may raise several alerts (the third stairwell cut-off is an `ebike_charging` repeat and opens the
- * `ebike_charging_repeated`): an event is counted once per alert key, not once overall. The records are kept for
- * replays only (30 days), so the table is simply made anew with the key in its primary key.
+ * `ebike_charging_repeated`): an event is counted once per alert key, not once overall. The existing records are
+ * kept (a replay after the upgrade must still count once): copied with their alert's key into the new table, which
+ * then takes the old one's name.
  */
 const alertEventKeys012: Migration = {
   async up(db: Kysely<unknown>): Promise<void> {
-    await db.schema.dropTable('alert_event').execute();
     await db.schema
-      .createTable('alert_event')
+      .createTable('alert_event_keyed')
       .addColumn('device_id', 'text', (c) => c.notNull())
       .addColumn('event_id', 'text', (c) => c.notNull())
       .addColumn('alert_key', 'text', (c) => c.notNull())
@@ -309,6 +309,12 @@ const alertEventKeys012: Migration = {
       .addColumn('ts', 'bigint', (c) => c.notNull())
       .addPrimaryKeyConstraint('alert_event_key_pk', ['device_id', 'event_id', 'alert_key'])
       .execute();
+    await sql`INSERT INTO alert_event_keyed (device_id, event_id, alert_key, alert_id, ts)
+      SELECT e.device_id, e.event_id, a.key, e.alert_id, e.ts FROM alert_event e JOIN alert a ON a.id = e.alert_id`.execute(
+      db,
+    );
+    await db.schema.dropTable('alert_event').execute();
+    await db.schema.alterTable('alert_event_keyed').renameTo('alert_event').execute();
     await db.schema.createIndex('alert_event_key_ts').on('alert_event').column('ts').execute();
   },
   async down(db: Kysely<unknown>): Promise<void> {

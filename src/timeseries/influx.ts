@@ -458,8 +458,10 @@ export class InfluxTimeSeries implements TimeSeriesStore {
         headers: { 'content-type': 'text/plain; charset=utf-8' },
       });
     } catch (err) {
-      if (err instanceof HttpError && err.statusCode >= 400 && err.statusCode < 429) {
-        // refused for good (malformed, or outside the bucket's retention): a retry cannot fix it
+      if (err instanceof HttpError && (err.statusCode === 400 || err.statusCode === 422)) {
+        // refused for good (malformed, or outside the bucket's retention): a retry cannot fix it. Not 401/403/404/
+        // 413: a token rotated or a bucket recreated during the outage is fixed by the operator, and the spill
+        // must still be there then
         this.drop(lines.length, `spilled lines rejected: ${err.message}`);
         return;
       }

@@ -355,6 +355,7 @@ export class Spill<T> {
   private retryAt = 0;
   private dropped = 0;
   private lastDropLog = 0;
+  private lastErrorLog = 0;
   private lastSpillLog = 0;
   private readonly perTick: number;
   private readonly batch: number;
@@ -405,7 +406,11 @@ export class Spill<T> {
       return 0;
     }
     const { kept, error } = this.file.append(items.map((i) => this.codec.encode(i)));
-    if (error) this.log.error({ err: error, dir: this.opts.dir }, 'timeseries: spill write failed');
+    // a full disk fails every append: said once per interval (the drops are counted each time)
+    if (error && Date.now() - this.lastErrorLog >= LOG_EVERY_MS) {
+      this.log.error({ err: error, dir: this.opts.dir }, 'timeseries: spill write failed');
+      this.lastErrorLog = Date.now();
+    }
     if (kept < items.length) this.drop(items.length - kept, error ? 'spill write failed' : 'spill full');
     const t = Date.now();
     if (kept > 0 && t - this.lastSpillLog >= LOG_EVERY_MS) {

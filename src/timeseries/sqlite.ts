@@ -257,7 +257,8 @@ export class SqliteTimeSeries implements TimeSeriesStore {
       this.head = 0;
       // with a spill, what the database refuses now is written after the next start
       const kept = this.spill?.add(left) ?? 0;
-      this.dropped += left.length - kept;
+      // the spill counts (and logs) what it could not take itself
+      if (!this.spill) this.dropped += left.length;
       this.log.error(
         { err, lost: left.length - kept, spilled: kept },
         kept > 0
