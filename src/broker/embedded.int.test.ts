@@ -140,6 +140,23 @@ describe('embedded broker', () => {
     expect(victim.connected).toBe(true);
   });
 
+  it('ignores a Last Will on another device’s topic at CONNECT (never refused later, never delivered)', async () => {
+    const victim = await connected('dev-b');
+    const seenByVictim: string[] = [];
+    victim.on('message', (t) => seenByVictim.push(t));
+    await victim.subscribeAsync('gridwatch/dev-b/#');
+    const deniedBefore = await metricValue(sys.metrics, 'gridwatch_mqtt_denied_total', { action: 'publish' });
+    const will = { topic: 'gridwatch/dev-b/status', payload: Buffer.from('offline'), qos: 1 as const, retain: true };
+    const sly = await connected('dev-a', { will });
+    expect(sly.connected).toBe(true);
+    sly.stream.destroy(); // gone without DISCONNECT: a will would be due now
+    await waitFor(() => ![...sys.broker.connectedDevices()].includes('dev-a'));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(seenByVictim).toEqual([]);
+    // the will was dropped at CONNECT, not refused when due (a refused will stays stored in a cluster)
+    expect(await metricValue(sys.metrics, 'gridwatch_mqtt_denied_total', { action: 'publish' })).toBe(deniedBefore);
+  });
+
   it('refuses subscriptions outside the own subtree with granted 128 and keeps the session', async () => {
     const c = await connected('dev-a');
     const topics = [

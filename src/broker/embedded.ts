@@ -162,6 +162,16 @@ export class EmbeddedBroker implements Module, DeviceTransport {
       maxTopicLevels: 16,
       preConnect: (client, packet, done) => {
         const will = packet.will;
+        // A Last Will on a topic this device may not publish to would be refused when due; in a cluster a refused
+        // will of a dead node is never deleted and holds up the sweep of every will after it. Ignored at CONNECT.
+        if (will && !this.inboundKind(will.topic, packet.clientId)) {
+          this.warnLimited(
+            `${packet.clientId}|will`,
+            { deviceId: packet.clientId, topic: will.topic },
+            'mqtt: Last Will on a topic the device may not publish to; ignored',
+          );
+          delete (packet as { will?: unknown }).will;
+        }
         this.statusWill.set(
           client,
           will !== undefined &&

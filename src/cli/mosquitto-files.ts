@@ -63,15 +63,18 @@ async function main(argv: string[]): Promise<number> {
     if (rotate) {
       const missing = accounts.filter((a) => !a.disabled && !a.mosquittoHash);
       const rotated = [];
-      for (const a of missing) {
-        const { secret } = await registry.rotateDeviceSecret(a.id);
-        const info = await registry.getDevice(a.id);
-        rotated.push({ deviceId: a.id, model: info?.model ?? '', secret });
+      try {
+        for (const a of missing) {
+          const info = await registry.getDevice(a.id);
+          const { secret } = await registry.rotateDeviceSecret(a.id);
+          rotated.push({ deviceId: a.id, model: info?.model ?? '', secret });
+        }
+      } finally {
+        // also when the database fails half-way: the secrets already changed must not be lost
+        if (rotated.length > 0) await writeSecretsFile(path.resolve(rotate), { deviceSecrets: rotated });
       }
-      if (rotated.length > 0) {
-        await writeSecretsFile(path.resolve(rotate), { deviceSecrets: rotated });
+      if (rotated.length > 0)
         process.stdout.write(`${rotated.length} device secret(s) rotated; the new ones are in ${rotate} (0600)\n`);
-      }
       accounts = await registry.mosquittoAccounts();
     }
     const files = await buildMosquittoFiles({
