@@ -9,10 +9,13 @@
  * - Nothing acknowledged is lost on this leg either: the session is persistent (clean start off, a session expiry),
  *   so what the broker sent us and we did not acknowledge is sent again after a reconnect, and a QoS 1 event is
  *   acknowledged to the broker only once it is in the ingest journal (MQTT.js sends the PUBACK when `handleMessage`
- *   calls back).
+ *   calls back). One that could not be journalled is not acknowledged, and the link is dropped on purpose: MQTT.js
+ *   5.16 ignores an error passed to that callback (it only skips the PUBACK), and a broker resends unacknowledged
+ *   messages only on a new connection, while each one holds a slot of the session's in-flight window until then.
  * - Connection events: a broker does not tell its clients who connected; devices' status comes from their status
  *   topic (and Last Will) and from the silence timeouts.
  */
+import { createHash } from 'node:crypto';
 import mqtt, { type IClientPublishOptions, type MqttClient } from 'mqtt';
 import type { Config } from '../config/schema.ts';
 import { deviceTopic, parseDeviceTopic, type OutboundKind } from '../contracts/topics.ts';
@@ -32,6 +35,31 @@ export interface ExternalBrokerDeps {
   sessionExpirySeconds?: number;
   /** first connection: give up (start fails) after this */
   connectTimeoutMs?: number;
+  /** MQTT 5 Receive Maximum: how many unacknowledged QoS 1 messages the broker may have in flight to us (1000) */
+  receiveMaximum?: number;
+}
+
+/** stop(): bound on each exchange with the broker (UNSUBSCRIBE, DISCONNECT) */
+const STOP_STEP_MS = 2000;
+/** stop(): after the UNSUBACK, the session is drained when nothing has arrived for this long … */
+const DRAIN_QUIET_MS = 300;
+/** … or, at the latest, after this */
+const DRAIN_LIMIT_MS = 3000;
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Resolves true when `p` settles in time (a rejection counts as settled), false after `ms`. */
+async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const settled = p.then(
+    () => true,
+    () => true,
+  );
+  try {
+    return await Promise.race([settled, new Promise<false>((r) => (timer = setTimeout(() => r(false), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** The packet as MQTT.js hands it to handleMessage (its type is not exported under a stable name). */
@@ -39,6 +67,8 @@ interface IncomingPublish {
   topic: string;
   payload: Buffer | string;
   qos: 0 | 1 | 2;
+  /** set on a redelivery */
+  dup?: boolean;
 }
 
 export class ExternalBroker implements Module, DeviceTransport {
@@ -48,7 +78,24 @@ export class ExternalBroker implements Module, DeviceTransport {
   private journal: EventJournalPort | undefined;
   private stopping = false;
   private subscribed = false;
-  private lastWarn = 0;
+  private readonly lastWarn = new Map<string, number>();
+  /** start(): called once the shared subscription is granted, on whichever connection that happens */
+  private onSubscribed: (() => void) | undefined;
+  private lastRefusal: string | undefined;
+  /** bumped when a link closes: an acknowledgement is only sent on the link its message came on */
+  private link = 0;
+  /** a reconnect was forced (a message left unacknowledged): what still arrives on the old link is not taken */
+  private resetting = false;
+  /** journal writes in progress, and when the last message arrived (stop() drains the session on them) */
+  private pendingWrites = 0;
+  private lastArrival = 0;
+  /** messages left unacknowledged while stopping: the session is kept so that the broker sends them again */
+  private unackedWhileStopping = 0;
+  /**
+   * Events handed to ingest without their PUBACK (the journal failed): the copy the broker sends again is journalled
+   * and acknowledged, not handed over once more (during an outage that would be once per reconnect). Bounded.
+   */
+  private readonly handedUnacked = new Set<string>();
 
   constructor(private readonly deps: ExternalBrokerDeps) {}
 
@@ -78,11 +125,16 @@ export class ExternalBroker implements Module, DeviceTransport {
   async start(): Promise<void> {
     const cfg = this.deps.config;
     this.stopping = false;
+    this.resetting = false;
+    this.unackedWhileStopping = 0;
     const client = mqtt.connect(cfg.url, {
       protocolVersion: 5,
       clientId: this.clientId,
       clean: false,
-      properties: { sessionExpiryInterval: this.deps.sessionExpirySeconds ?? 86_400, receiveMaximum: 1000 },
+      properties: {
+        sessionExpiryInterval: this.deps.sessionExpirySeconds ?? 86_400,
+        receiveMaximum: this.deps.receiveMaximum ?? 1000,
+      },
       username: cfg.username,
       password: cfg.password,
       reconnectPeriod: 1000,
@@ -92,8 +144,9 @@ export class ExternalBroker implements Module, DeviceTransport {
       manualConnect: true,
     });
     this.client = client;
-    client.handleMessage = (packet, callback) => this.receive(packet as unknown as IncomingPublish, callback);
+    client.handleMessage = (packet, callback) => this.receive(client, packet as unknown as IncomingPublish, callback);
     client.on('connect', (connack) => {
+      this.resetting = false;
       this.deps.logger.info(
         { url: redact(cfg.url), sessionPresent: connack.sessionPresent, filter: this.filter },
         'mqtt: connected to the external broker',
@@ -102,60 +155,113 @@ export class ExternalBroker implements Module, DeviceTransport {
       // kept the session but lost the subscription (restart without persistence).
       client.subscribe(this.filter, { qos: 1 }, (err, granted) => {
         const refused = granted?.find((g) => g.qos > 2);
-        if (err || refused) {
+        if (err && !refused) {
+          // the link went away before the SUBACK: the next 'connect' subscribes again
           this.subscribed = false;
+          this.warnLimited('subscribe', { err: err.message }, 'mqtt: subscribing failed; retried on reconnect');
+          return;
+        }
+        if (refused) {
+          this.subscribed = false;
+          this.lastRefusal = `reason code ${refused.qos}`;
           this.deps.logger.error(
-            { err, reasonCode: refused?.qos, filter: this.filter },
+            { reasonCode: refused.qos, filter: this.filter },
             'mqtt: the external broker refused the shared subscription (check the ACL of the service account)',
           );
           return;
         }
         this.subscribed = true;
+        this.onSubscribed?.();
       });
     });
     client.on('close', () => {
+      this.link++;
       this.subscribed = false;
     });
     client.on('offline', () => {
-      if (!this.stopping) this.deps.logger.warn({ url: redact(cfg.url) }, 'mqtt: external broker unreachable');
+      // a reconnect we forced is no outage (receive() logged why)
+      if (!this.stopping && !this.resetting)
+        this.deps.logger.warn({ url: redact(cfg.url) }, 'mqtt: external broker unreachable');
     });
-    client.on('error', (err) => this.warnLimited({ err: err.message }, 'mqtt: external broker error'));
+    client.on('error', (err) => this.warnLimited('error', { err: err.message }, 'mqtt: external broker error'));
     await this.firstConnection(client);
   }
 
+  /** Until the shared subscription is granted, across as many reconnects as that takes within the limit. */
   private async firstConnection(client: MqttClient): Promise<void> {
     const limit = this.deps.connectTimeoutMs ?? 30_000;
+    this.lastRefusal = undefined;
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
+        this.onSubscribed = undefined;
         client.end(true);
-        reject(new Error(`external MQTT broker ${redact(this.deps.config.url)} not reachable within ${limit} ms`));
+        const url = redact(this.deps.config.url);
+        reject(
+          new Error(
+            this.lastRefusal
+              ? `external MQTT broker ${url} refused the shared subscription ${this.filter} (${this.lastRefusal})`
+              : `external MQTT broker ${url} not reachable (or no SUBACK) within ${limit} ms`,
+          ),
+        );
       }, limit);
-      const waitSubscribed = () => {
-        if (this.subscribed) {
-          clearTimeout(timer);
-          resolve();
-        } else if (client.connected) setTimeout(waitSubscribed, 20);
+      this.onSubscribed = () => {
+        this.onSubscribed = undefined;
+        clearTimeout(timer);
+        resolve();
       };
-      client.once('connect', () => setTimeout(waitSubscribed, 0));
       client.connect();
     });
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
+    this.onSubscribed = undefined;
     const client = this.client;
     this.client = undefined;
     this.subscribed = false;
     if (!client) return;
     // Brokers hand a shared subscription's messages to offline members with a live session too (they queue for
-    // it), so a node that stops on purpose leaves the group: unsubscribe first (nothing new is sent to us after the
-    // UNSUBACK), let what is in flight be acknowledged, then end the session (expiry 0) so the others get it all.
-    // A crashed node keeps its session: its share waits at the broker until it is back (docs/deployment.md).
-    if (client.connected) {
-      await client.unsubscribeAsync(this.filter).catch(() => {});
-      await new Promise((r) => setTimeout(r, 100));
-      await client.endAsync(false, { properties: { sessionExpiryInterval: 0 } }).catch(() => client.end(true));
-    } else client.end(true);
+    // it), so a node that stops on purpose leaves the group: unsubscribe first (nothing new is routed to us after the
+    // UNSUBACK), take and acknowledge what the broker had already queued or in flight for us (until the session has
+    // been quiet a moment), then end the session (expiry 0): mosquitto does not pass a session's queue on to the
+    // group, so ending it earlier would throw away messages the devices already have their PUBACK for.
+    // A crashed node keeps its session: its share waits at the broker until it is back (docs/deployment.md). So does
+    // one that could not drain, or that left messages unacknowledged (journal down): the broker resends them then.
+    if (!client.connected || this.resetting) {
+      client.end(true);
+      return;
+    }
+    const log = this.deps.logger;
+    const unsubscribed = await within(client.unsubscribeAsync(this.filter), STOP_STEP_MS);
+    const drained = unsubscribed && (await this.drain());
+    const leave = drained && this.unackedWhileStopping === 0;
+    if (!leave)
+      log.warn(
+        { unsubscribed, drained, unacknowledged: this.unackedWhileStopping },
+        'mqtt: stopping without ending the session; the broker keeps what is left for this node until it is back',
+      );
+    const ended = await within(
+      client.endAsync(false, leave ? { properties: { sessionExpiryInterval: 0 } } : {}),
+      STOP_STEP_MS,
+    );
+    if (!ended) {
+      log.warn('mqtt: the external broker did not take the DISCONNECT in time; closing the connection');
+      // end(false) may have begun (then end(true) does nothing): close the stream itself
+      client.end(true);
+      client.stream?.destroy();
+    }
+  }
+
+  /** After the UNSUBACK: until nothing has arrived for DRAIN_QUIET_MS and no journal write is pending (bounded). */
+  private async drain(): Promise<boolean> {
+    const deadline = Date.now() + DRAIN_LIMIT_MS;
+    this.lastArrival = Date.now();
+    for (;;) {
+      const quietFor = Date.now() - this.lastArrival;
+      if (this.pendingWrites === 0 && quietFor >= DRAIN_QUIET_MS) return true;
+      if (Date.now() >= deadline) return false;
+      await sleep(Math.min(50, Math.max(10, DRAIN_QUIET_MS - quietFor)));
+    }
   }
 
   // --- DeviceTransport -------------------------------------------------------------------------------------------
@@ -186,17 +292,26 @@ export class ExternalBroker implements Module, DeviceTransport {
   // --- receiving -------------------------------------------------------------------------------------------------
 
   /**
-   * MQTT.js calls this per PUBLISH, one at a time, and sends the PUBACK when `done` is called: a QoS 1 event is
-   * acknowledged after the journal has it. An error instead closes the connection without the PUBACK, so the
-   * broker sends the message again after the reconnect (the event dedupe recognises it).
+   * MQTT.js calls this per PUBLISH, one at a time, and sends the PUBACK when `done` is called without an error: a
+   * QoS 1 event is acknowledged after the journal has it. MQTT.js 5.16 does nothing else with an error, so a
+   * message left unacknowledged also drops the link (see notAcknowledged): the broker sends it again after the
+   * reconnect (the event dedupe recognises it).
    */
-  private receive(packet: IncomingPublish, done: (err?: Error) => void): void {
+  private receive(client: MqttClient, packet: IncomingPublish, done: (err?: Error) => void): void {
+    this.lastArrival = Date.now();
+    // after a forced reconnect, what was already read from the old link is not taken: it is not acknowledged (the
+    // link is gone), so the broker sends it again
+    if (this.resetting || !client.connected) {
+      done(new Error('link closing; not acknowledged'));
+      return;
+    }
     const handler = this.messageHandler;
     const parsed = parseDeviceTopic(this.deps.config.baseTopic, packet.topic);
     // our own cmd / error publishes match `+/+` too; a shared subscription cannot use No Local. While stopping,
-    // messages still arrive until the UNSUBACK: they are processed like any other (ingest stops after the broker).
+    // messages still arrive until the session is drained: they are processed like any other (ingest stops after
+    // the broker).
     if (!handler) {
-      done(new Error('ingest not attached; not acknowledged'));
+      this.notAcknowledged(client, done, 'attach', {}, 'mqtt: message before ingest is attached; not acknowledged');
       return;
     }
     const kind = parsed?.kind;
@@ -211,29 +326,93 @@ export class ExternalBroker implements Module, DeviceTransport {
       done();
       return;
     }
-    this.journal.append(deviceId, payload, Date.now()).then(
-      () => {
-        handler(deviceId, kind, payload, false);
-        done();
-      },
-      (err: unknown) => {
-        this.deps.metrics?.journalFailures.inc();
-        this.warnLimited({ err, deviceId }, 'mqtt: event not journalled; processed but not acknowledged');
-        handler(deviceId, kind, payload, false);
-        done(new Error('event could not be stored; not acknowledged'));
-      },
-    );
+    const link = this.link;
+    const key = this.handedUnacked.size > 0 || packet.dup ? eventKey(deviceId, payload) : undefined;
+    const handedBefore = key !== undefined && this.handedUnacked.has(key);
+    const handOver = () => {
+      if (!handedBefore) handler(deviceId, kind, payload, false);
+    };
+    const handedWithoutAck = () => {
+      if (this.handedUnacked.size >= 10_000) this.handedUnacked.clear();
+      this.handedUnacked.add(key ?? eventKey(deviceId, payload));
+    };
+    this.pendingWrites++;
+    this.journal
+      .append(deviceId, payload, Date.now())
+      .then(
+        () => {
+          handOver();
+          if (link !== this.link) {
+            // the link it came on is gone: the broker sends it again on the new one
+            handedWithoutAck();
+            done(new Error('link closed; not acknowledged'));
+            return;
+          }
+          if (key !== undefined) this.handedUnacked.delete(key);
+          done();
+        },
+        (err: unknown) => {
+          this.deps.metrics?.journalFailures.inc();
+          // processed at once all the same (an emergency does not wait for Redis); the journal gets it on redelivery
+          handOver();
+          handedWithoutAck();
+          this.notAcknowledged(
+            client,
+            done,
+            'journal',
+            { err, deviceId },
+            'mqtt: event not journalled; processed but not acknowledged',
+          );
+        },
+      )
+      .finally(() => {
+        this.pendingWrites--;
+      });
   }
 
-  private warnLimited(fields: Record<string, unknown>, msg: string): void {
+  /**
+   * Leaves a message unacknowledged. MQTT.js only skips the PUBACK then; the broker would resend it only on a new
+   * connection and meanwhile count it against our in-flight window (after enough of them it sends us nothing
+   * more), so the link is dropped: MQTT.js reconnects (reconnectPeriod) and the persistent session gets it all
+   * again. While stopping the link stays (the drain goes on) and the session is kept instead (see stop()).
+   */
+  private notAcknowledged(
+    client: MqttClient,
+    done: (err?: Error) => void,
+    key: string,
+    fields: Record<string, unknown>,
+    msg: string,
+  ): void {
+    if (this.stopping) {
+      this.unackedWhileStopping++;
+      this.warnLimited(key, fields, msg);
+      done(new Error(msg));
+      return;
+    }
+    this.warnLimited(key, fields, `${msg}; reconnecting so that the broker sends it again`);
+    if (!this.resetting && client.connected) {
+      this.resetting = true;
+      client.stream?.destroy();
+    }
+    done(new Error(msg));
+  }
+
+  /** At most one warn line per kind every 10 s; the rest at debug. */
+  private warnLimited(key: string, fields: Record<string, unknown>, msg: string): void {
     const now = Date.now();
-    if (now - this.lastWarn < 10_000) {
+    const last = this.lastWarn.get(key);
+    if (last !== undefined && now - last < 10_000) {
       this.deps.logger.debug(fields, msg);
       return;
     }
-    this.lastWarn = now;
+    this.lastWarn.set(key, now);
     this.deps.logger.warn(fields, msg);
   }
+}
+
+/** Identifies an event for handedUnacked (the payload carries the event's id and time). */
+function eventKey(deviceId: string, payload: Buffer): string {
+  return createHash('sha256').update(deviceId).update('\0').update(payload).digest('base64');
 }
 
 /** The broker URL without a password in it, for logs. */

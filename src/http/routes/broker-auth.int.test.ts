@@ -11,13 +11,18 @@
  *   `{"username","clientid","topic","acc"}` to the ACL URI (acc 1 read, 2 write, 3 readwrite, 4 subscribe), or the
  *   same as a form (http_params_mode form); response modes status (default, 200 = ok), json `{"ok","error"}`, text.
  */
+import Fastify from 'fastify';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNode, type TestNode, ADMIN_PASSWORD } from '../../../test/support/system.ts';
+import type { HttpDeps } from '../app.ts';
+import { brokerAuthRoutes } from './broker-auth.ts';
 
 const TOKEN = 'hook-token-for-tests-0123456789';
 const SERVICE = { username: 'gridwatch-svc', password: 'service-password-1' };
 let node: TestNode;
 let secret: string;
+let secret2: string;
 let disabledSecret: string;
 
 async function hook(path: string, body: unknown, opts: { token?: string | null; form?: boolean } = {}) {
@@ -60,7 +65,7 @@ beforeAll(async () => {
     return r.body.secret as string;
   };
   secret = await provision('pir-hook-1');
-  await provision('pir-hook-2');
+  secret2 = await provision('pir-hook-2');
   disabledSecret = await provision('pir-hook-off');
   await node.system.registry.db.updateTable('device').set({ disabled: 1 }).where('id', '=', 'pir-hook-off').execute();
   await node.system.registry.devices.refresh('pir-hook-off');
@@ -93,6 +98,14 @@ describe('EMQX 5 HTTP authenticator', () => {
     // the guesser's address is now refused even with the right secret; the device from elsewhere still gets in
     expect((await authn('pir-hook-1', secret, 'pir-hook-1', '10.9.9.9')).body.result).toBe('deny');
     expect((await authn('pir-hook-1', secret, 'pir-hook-1', '10.0.0.7')).body.result).toBe('allow');
+  });
+
+  it('never throttles the service account, not even from a throttled address or after wrong passwords', async () => {
+    for (let i = 0; i < 5; i++) await authn('pir-hook-2', `guess-${i}`, 'pir-hook-2', '10.8.8.8');
+    expect((await authn('pir-hook-1', secret, 'pir-hook-1', '10.8.8.8')).body.result).toBe('deny');
+    expect((await authn(SERVICE.username, SERVICE.password, 'gw-node-1', '10.8.8.8')).body.result).toBe('allow');
+    for (let i = 0; i < 6; i++) await authn(SERVICE.username, `wrong-${i}`, 'gw-node-1', '10.8.8.9');
+    expect((await authn(SERVICE.username, SERVICE.password, 'gw-node-1', '10.8.8.9')).body.result).toBe('allow');
   });
 });
 
@@ -162,6 +175,60 @@ describe('mosquitto-go-auth HTTP backend', () => {
     expect(inPath).toEqual({ status: 200, body: 'ok' });
     const wrong = await hook('/go-auth/not-the-token/user', body, { token: null });
     expect(wrong.status).toBe(401);
+  });
+
+  it('throttles per username behind one broker: a device guessed at does not lock out the fleet or the service', async () => {
+    const user = (username: string, password: string, clientid = username) =>
+      hook('/go-auth/user?response=text', { username, password, clientid });
+    for (let i = 0; i < 5; i++) expect((await user('pir-hook-2', `guess-${i}`)).status).toBe(403);
+    // the guessed-at id is throttled, even with its right secret …
+    expect(await user('pir-hook-2', secret2)).toEqual({ status: 403, body: 'too many failed logins' });
+    // … the other devices behind the same broker are not, nor is GridWatch's own account
+    expect(await user('pir-hook-1', secret)).toEqual({ status: 200, body: 'ok' });
+    expect(await user(SERVICE.username, SERVICE.password, 'gw-node-1')).toEqual({ status: 200, body: 'ok' });
+    for (let i = 0; i < 6; i++) await user(SERVICE.username, `wrong-${i}`, 'gw-node-1');
+    expect(await user(SERVICE.username, SERVICE.password, 'gw-node-1')).toEqual({ status: 200, body: 'ok' });
+  });
+
+  it('keeps the token in the path out of the log, even at trace level and in error lines', async () => {
+    const lines: string[] = [];
+    const log = pino({ level: 'trace' }, { write: (l: string) => void lines.push(l) });
+    // the hooks on a bare Fastify with a trace-level logger; the second registry fails (a database outage) so that
+    // Fastify writes an error line with the request in it
+    const serve = async (registry: unknown) => {
+      const app = Fastify({ loggerInstance: log });
+      const deps = { config: node.config, log, registry } as unknown as HttpDeps;
+      await app.register(brokerAuthRoutes, { deps, prefix: '/api/v1/broker' });
+      return app;
+    };
+    const app = await serve(node.system.registry);
+    const failing = await serve({
+      devices: {
+        get: () => {
+          throw new Error('registry unavailable');
+        },
+      },
+    });
+    try {
+      const body = { username: 'pir-hook-1', password: secret, clientid: 'pir-hook-1' };
+      const post = (a: typeof app, url: string, payload: Record<string, unknown>) =>
+        a.inject({ method: 'POST', url, payload });
+      expect((await post(app, `/api/v1/broker/go-auth/${TOKEN}/user`, body)).statusCode).toBe(200);
+      expect((await post(app, `/api/v1/broker/go-auth/${TOKEN}/user`, { ...body, password: 'x' })).statusCode).toBe(
+        403,
+      );
+      expect((await post(app, `/api/v1/broker/go-auth/${TOKEN}/acl`, { topic: 1 })).statusCode).toBe(400);
+      expect((await post(app, `/api/v1/broker/go-auth/${TOKEN}x/user`, body)).statusCode).toBe(401);
+      expect((await post(failing, `/api/v1/broker/go-auth/${TOKEN}/user`, body)).statusCode).toBe(500);
+      const text = lines.join('');
+      // the error line was written, with the request, but with the token masked
+      expect(text).toContain('registry unavailable');
+      expect(text).toContain('/api/v1/broker/go-auth/[redacted]/user');
+      expect(text).not.toContain(TOKEN);
+    } finally {
+      await app.close();
+      await failing.close();
+    }
   });
 });
 

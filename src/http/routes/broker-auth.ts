@@ -12,9 +12,11 @@
  * Every request must carry mqtt.authHookToken (MQTT_AUTH_HOOK_TOKEN) as `Authorization: Bearer <token>`; the go-auth
  * HTTP backend cannot send extra headers, so its routes also take the token as a path segment,
  * `/api/v1/broker/go-auth/<token>/user`, which only ever travels between the broker and this service (these routes
- * log at warn level, so the path never reaches the request log). Without the token configured nothing is served:
- * 404. Wrong device secrets are throttled per peer address (EMQX's `peerhost`), or per calling broker when the
- * broker does not say (go-auth), with mqtt.authFailuresPerMinute.
+ * log at warn level at most, and their request serializer masks the token, so the path never reaches the log).
+ * Without the token configured nothing is served: 404. Wrong device secrets are throttled with
+ * mqtt.authFailuresPerMinute per peer address (EMQX's `peerhost`), or, when the broker does not say (go-auth), per
+ * calling broker and username, so that one device's wrong secrets lock out neither the rest of the fleet nor
+ * GridWatch. The service account is never throttled: it is checked against its own configured password.
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest, LogLevel } from 'fastify';
@@ -131,25 +133,29 @@ export const brokerAuthRoutes: FastifyPluginAsyncTypebox<{ deps: HttpDeps }> = a
     });
   });
 
-  /** A device or the service account logging in; throttled per peer address. */
+  /**
+   * A device or the service account logging in. Devices are throttled per `budget` (a peer address, or a calling
+   * broker and username); the service account never is: its password is the one configured here, not a registry
+   * secret worth guessing through the hook, and throttling it would let a few bad device logins behind the same
+   * broker lock GridWatch itself out.
+   */
   const login = async (
     req: FastifyRequest,
     creds: { username?: string; password?: string; clientid?: string },
-    peer: string,
+    budget: string,
   ): Promise<{ ok: boolean; reason?: string }> => {
-    if (throttle.blocked(peer)) {
-      warnLimited(req, `throttled|${peer}`, { peer }, 'broker hook: login throttled');
-      return { ok: false, reason: 'throttled' };
-    }
     if (isServiceUser(account, creds.username)) {
       if (serviceCredentialsValid(account, creds.username, creds.password)) return { ok: true };
-      throttle.failed(peer);
       warnLimited(req, 'service|auth', { reason: 'bad_service_password' }, 'broker hook: connection refused');
       return { ok: false, reason: 'bad_service_password' };
     }
+    if (throttle.blocked(budget)) {
+      warnLimited(req, `throttled|${budget}`, { budget }, 'broker hook: login throttled');
+      return { ok: false, reason: 'throttled' };
+    }
     const result = await auth.authenticate(creds.clientid, creds.username, creds.password);
     if (result.ok) return { ok: true };
-    throttle.failed(peer);
+    throttle.failed(budget);
     const deviceId = creds.username ?? creds.clientid;
     warnLimited(req, `${deviceId}|auth`, { deviceId, reason: result.reason }, 'broker hook: connection refused');
     return { ok: false, reason: result.reason };
@@ -178,9 +184,16 @@ export const brokerAuthRoutes: FastifyPluginAsyncTypebox<{ deps: HttpDeps }> = a
   };
 
   // No per-request info lines (one per connect and publish check; the go-auth path holds the token), but never more
-  // verbose than the service's own level: a route's logLevel replaces it.
+  // verbose than the service's own level: a route's logLevel replaces it. At debug and trace too the level is warn
+  // (isLevelEnabled('info') holds there), so Fastify's request lines with req.url are never written for these routes.
   const logLevel = (deps.log.isLevelEnabled('info') ? 'warn' : deps.log.level) as LogLevel;
   const hook = { logLevel, bodyLimit: 16_384 };
+  // and should a line with the request be written anyway (an error), the token in the path is masked
+  const maskedReq = (req: FastifyRequest) => ({
+    method: req.method,
+    url: req.url.replace(/\/go-auth\/[^/?]+\//, '/go-auth/[redacted]/'),
+  });
+  const tokenHook = { ...hook, logSerializers: { req: maskedReq } };
   const tags = ['broker'];
   const security = [{ bearer: [] }];
 
@@ -235,12 +248,14 @@ export const brokerAuthRoutes: FastifyPluginAsyncTypebox<{ deps: HttpDeps }> = a
   };
 
   for (const prefix of ['/go-auth', '/go-auth/:token']) {
-    const params = prefix.includes(':token') ? { params: TokenParams, hide: true } : {};
+    const inPath = prefix.includes(':token');
+    const params = inPath ? { params: TokenParams, hide: true } : {};
+    const opts = inPath ? tokenHook : hook;
     const answers = { 200: GoAuthReply, 401: ErrorBody, 403: GoAuthReply };
     app.post(
       `${prefix}/user`,
       {
-        ...hook,
+        ...opts,
         schema: {
           tags,
           security,
@@ -252,15 +267,16 @@ export const brokerAuthRoutes: FastifyPluginAsyncTypebox<{ deps: HttpDeps }> = a
         },
       },
       async (req, reply) => {
-        // go-auth does not pass the client's address: one throttle for everything this broker forwards
-        const { ok, reason } = await login(req, req.body, `caller:${req.ip}`);
+        // go-auth does not pass the client's address: a budget per calling broker and username, so that one device's
+        // wrong secrets (or a guesser trying one id) cannot lock out the others behind the same broker
+        const { ok, reason } = await login(req, req.body, `caller:${req.ip}|user:${req.body.username ?? ''}`);
         return goAuthAnswer(req, reply, ok, reason === 'throttled' ? 'too many failed logins' : 'not authorised');
       },
     );
     app.post(
       `${prefix}/superuser`,
       {
-        ...hook,
+        ...opts,
         schema: {
           tags,
           security,
@@ -276,7 +292,7 @@ export const brokerAuthRoutes: FastifyPluginAsyncTypebox<{ deps: HttpDeps }> = a
     app.post(
       `${prefix}/acl`,
       {
-        ...hook,
+        ...opts,
         schema: {
           tags,
           security,
