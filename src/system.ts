@@ -399,12 +399,13 @@ export class GridWatch {
         start: async (bus) => {
           ruleBus = bus;
           const fence = { ownerKey: OWNER_KEY, nodeId, feedKey: FEED_KEY, position: () => ownership.appliedPosition };
+          // set before their start: a start that fails half-way is stopped through owned.stop(false)
           const rules = this.createRules(bus, fence);
-          await rules.start();
           this.rules = rules;
+          await rules.start();
           const status = this.createStatusTracker(bus);
-          await status.start();
           this.status = status;
+          await status.start();
           return rules.restoredPosition;
         },
         target: () => ({

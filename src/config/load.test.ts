@@ -208,4 +208,23 @@ describe('loadConfig', () => {
       /^mqtt\.cluster\.enabled: must be boolean/,
     );
   });
+
+  it('REDIS_SENTINELS takes host:port and [ipv6]:port entries; the sentinels’ password is a secret', () => {
+    const cfg = loadConfig({
+      env: {
+        REDIS_SENTINELS: '10.0.0.11:26379,[::1]:26380',
+        REDIS_SENTINEL_NAME: 'street',
+        REDIS_SENTINEL_PASSWORD: 'sentinel-pw',
+      },
+      cwd: root,
+    });
+    expect(cfg.redis).toMatchObject({
+      sentinels: ['10.0.0.11:26379', '[::1]:26380'],
+      sentinelName: 'street',
+      sentinelPassword: 'sentinel-pw',
+    });
+    expect(problemsOf(() => loadConfig({ env: { REDIS_SENTINELS: 'no-port' }, cwd: root }))[0]).toMatch(
+      /redis\.sentinels/,
+    );
+  });
 });

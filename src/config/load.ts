@@ -46,6 +46,7 @@ export const ENV_VARS: ReadonlyArray<{ name: string; path: string; secret?: bool
   { name: 'REDIS_SENTINELS', path: 'redis.sentinels', list: true },
   { name: 'REDIS_SENTINEL_NAME', path: 'redis.sentinelName' },
   { name: 'REDIS_PASSWORD', path: 'redis.password', secret: true },
+  { name: 'REDIS_SENTINEL_PASSWORD', path: 'redis.sentinelPassword', secret: true },
   { name: 'DATABASE_URL', path: 'database.url', secret: true },
   { name: 'INFLUX_URL', path: 'timeseries.influx.url' },
   { name: 'INFLUX_TOKEN', path: 'timeseries.influx.token', secret: true },

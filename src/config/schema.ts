@@ -141,13 +141,20 @@ export const ConfigSchema = Type.Object(
          * followed through a failover. Takes the place of REDIS_URL; the password is REDIS_PASSWORD.
          */
         sentinels: Type.Optional(
-          Type.Array(Type.String({ pattern: '^[^\\s:/]+:[0-9]{1,5}$', description: 'host:port' }), {
-            minItems: 1,
-            maxItems: 16,
-          }),
+          Type.Array(
+            Type.String({
+              pattern: '^(\\[[0-9A-Fa-f:.]+\\]|[^\\s:/\\[\\]]+):[0-9]{1,5}$',
+              description: 'host:port or [ipv6]:port',
+            }),
+            {
+              minItems: 1,
+              maxItems: 16,
+            },
+          ),
         ),
         sentinelName: Type.String({ minLength: 1 }),
         password: Secret('password of the Redis primary and replicas with Sentinel (REDIS_PASSWORD)'),
+        sentinelPassword: Secret('password of the sentinels themselves (REDIS_SENTINEL_PASSWORD)'),
         binary: Type.String({ minLength: 1 }),
         privatePort: Port,
       },

@@ -1,11 +1,14 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
+import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../logger.ts';
-import { RedisModule } from './redis.ts';
-import { freePort, RedisServer } from './redis-server.ts';
+import { RedisModule, sentinelsOf } from './redis.ts';
+import { freePort, RedisServer, waitForPort } from './redis-server.ts';
 
 const log = createLogger('silent');
 const cleanup: (() => Promise<void>)[] = [];
@@ -72,4 +75,86 @@ describe('RedisModule with a private redis-server', () => {
     expect(await probe.ping()).toBe('PONG');
     probe.disconnect();
   });
+});
+
+describe('RedisModule with Redis Sentinel', () => {
+  it('reads IPv6 sentinels as [host]:port', () => {
+    expect(sentinelsOf(['[::1]:26379', '10.0.0.5:26380', 'sentinel-a:26381', '[fd00::1:2]:1'])).toEqual([
+      { host: '::1', port: 26379 },
+      { host: '10.0.0.5', port: 26380 },
+      { host: 'sentinel-a', port: 26381 },
+      { host: 'fd00::1:2', port: 1 },
+    ]);
+  });
+
+  it('follows a failover and says so in the log (a sentinel reached over IPv6)', async () => {
+    const dir = tmp();
+    const primaryPort = await freePort();
+    const replicaPort = await freePort();
+    const sentinelPort = await freePort();
+    const primary = new RedisServer({ dataDir: path.join(dir, 'primary'), port: primaryPort, appendOnly: false });
+    await primary.start();
+    cleanup.push(() => primary.stop());
+    const replica = new RedisServer({
+      dataDir: path.join(dir, 'replica'),
+      port: replicaPort,
+      appendOnly: false,
+      extraArgs: ['--replicaof', '127.0.0.1', String(primaryPort)],
+    });
+    await replica.start();
+    cleanup.push(() => replica.stop());
+    const conf = path.join(dir, 'sentinel.conf');
+    writeFileSync(
+      conf,
+      [
+        `port ${sentinelPort}`,
+        'bind 127.0.0.1 ::1',
+        `dir ${dir}`,
+        `sentinel monitor mymaster 127.0.0.1 ${primaryPort} 1`,
+        'sentinel down-after-milliseconds mymaster 1000',
+        'sentinel failover-timeout mymaster 5000',
+        '',
+      ].join('\n'),
+    );
+    const sentinel = spawn('redis-server', [conf, '--sentinel'], { stdio: 'ignore' });
+    cleanup.push(async () => void sentinel.kill('SIGKILL'));
+    await waitForPort('127.0.0.1', sentinelPort, 15_000);
+    const asSentinel = new Redis({ host: '::1', port: sentinelPort, family: 6 });
+    cleanup.push(async () => asSentinel.disconnect());
+    const until = Date.now() + 30_000;
+    while (((await asSentinel.call('SENTINEL', 'replicas', 'mymaster')) as unknown[]).length === 0) {
+      if (Date.now() > until) throw new Error('the sentinel does not know the replica');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+
+    const lines: { msg: string; level: number }[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        for (const l of chunk.toString().split('\n')) if (l) lines.push(JSON.parse(l));
+        cb();
+      },
+    });
+    const m = new RedisModule(
+      { ...cfg(0), sentinels: [`[::1]:${sentinelPort}`] },
+      tmp(),
+      pino({ level: 'info' }, sink),
+    );
+    await m.start();
+    cleanup.push(() => m.stop());
+    expect(m.client.options.failoverDetector).toBe(true);
+    expect(m.client.stream.remotePort).toBe(primaryPort);
+    await m.client.set('before', '1');
+    expect(await m.client.wait(1, 5000)).toBe(1); // replicated before the failover (replication is asynchronous)
+
+    await asSentinel.call('SENTINEL', 'FAILOVER', 'mymaster');
+    const promoted = () => lines.some((l) => /promoted a new primary/.test(l.msg));
+    const deadline = Date.now() + 30_000;
+    while (!promoted()) {
+      if (Date.now() > deadline) throw new Error('no failover in the log');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(m.client.stream.remotePort).toBe(replicaPort);
+    await m.client.set('after', '1');
+    expect(await m.client.get('before')).toBe('1');
+  }, 60_000);
 });

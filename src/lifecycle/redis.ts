@@ -14,11 +14,21 @@ import { freePort, RedisServer } from './redis-server.ts';
 /** How to reach the node's Redis, for modules that make connections with a Redis client of their own. */
 export type RedisConnectionSpec =
   | { url: string }
-  | { sentinels: { host: string; port: number }[]; name: string; password?: string };
+  | {
+      sentinels: { host: string; port: number }[];
+      name: string;
+      password?: string;
+      /** the sentinels' own password (their requirepass), REDIS_SENTINEL_PASSWORD */
+      sentinelPassword?: string;
+      /** reconnect to the new primary as soon as a sentinel announces a failover (+switch-master) */
+      failoverDetector?: boolean;
+    };
 
-/** `host:port` entries of REDIS_SENTINELS (validated by the config schema). */
-function sentinelsOf(list: readonly string[]): { host: string; port: number }[] {
+/** `host:port` entries of REDIS_SENTINELS (validated by the config schema); IPv6 as `[::1]:26379`. */
+export function sentinelsOf(list: readonly string[]): { host: string; port: number }[] {
   return list.map((hp) => {
+    const v6 = /^\[([^\]]+)\]:(\d+)$/.exec(hp);
+    if (v6) return { host: v6[1]!, port: Number(v6[2]) };
     const at = hp.lastIndexOf(':');
     return { host: hp.slice(0, at), port: Number(hp.slice(at + 1)) };
   });
@@ -66,17 +76,33 @@ export class RedisModule implements Module {
   async start(): Promise<void> {
     const common: RedisOptions = { maxRetriesPerRequest: null, lazyConnect: true, connectionName: 'gridwatch' };
     if (this.cfg.sentinels) {
+      const sentinelPassword = this.cfg.sentinelPassword;
       const spec = {
         sentinels: sentinelsOf(this.cfg.sentinels),
         name: this.cfg.sentinelName,
         ...(this.cfg.password && { password: this.cfg.password }),
+        ...(sentinelPassword && { sentinelPassword }),
+        // ioredis subscribes to +switch-master on the sentinels and moves the connection at once (its duplicates too)
+        failoverDetector: true,
       };
       const client = new Redis({ ...spec, ...common });
       client.on('error', (err) => this.log.warn({ err: err.message }, 'redis connection error'));
-      // a failover shows in the log: the sentinels named a new primary and every connection moved to it
-      client.on('+switch-master', () => this.log.warn('redis: the sentinels promoted a new primary'));
+      // A failover shows in the log: the connection is ready again, on another server than before. (ioredis emits no
+      // '+switch-master' on the client; the failover detector, or the sentinel's CLIENT KILL of the demoted primary,
+      // closes the connection, and it reconnects to the primary the sentinels name now.)
+      let primary: string | undefined;
+      client.on('ready', () => {
+        const at = `${client.stream?.remoteAddress}:${client.stream?.remotePort}`;
+        if (primary !== undefined && at !== primary) {
+          this.log.warn({ from: primary, to: at }, 'redis: the sentinels promoted a new primary; connected to it');
+        }
+        primary = at;
+      });
       await client.connect();
-      this.log.info({ sentinels: this.cfg.sentinels, name: spec.name }, 'redis: primary found through Sentinel');
+      this.log.info(
+        { sentinels: this.cfg.sentinels, name: spec.name, primary },
+        'redis: primary found through Sentinel',
+      );
       await this.accept(client, `redis-sentinel://${spec.name}`, spec);
       return;
     }
