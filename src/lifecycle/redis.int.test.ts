@@ -1,5 +1,4 @@
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -8,7 +7,8 @@ import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../logger.ts';
 import { RedisModule, sentinelsOf } from './redis.ts';
-import { freePort, RedisServer, waitForPort } from './redis-server.ts';
+import { startTestSentinel } from '../../test/support/redis.ts';
+import { freePort, RedisServer } from './redis-server.ts';
 
 const log = createLogger('silent');
 const cleanup: (() => Promise<void>)[] = [];
@@ -88,44 +88,11 @@ describe('RedisModule with Redis Sentinel', () => {
   });
 
   it('follows a failover and says so in the log (a sentinel reached over IPv6)', async () => {
-    const dir = tmp();
-    const primaryPort = await freePort();
-    const replicaPort = await freePort();
-    const sentinelPort = await freePort();
-    const primary = new RedisServer({ dataDir: path.join(dir, 'primary'), port: primaryPort, appendOnly: false });
-    await primary.start();
-    cleanup.push(() => primary.stop());
-    const replica = new RedisServer({
-      dataDir: path.join(dir, 'replica'),
-      port: replicaPort,
-      appendOnly: false,
-      extraArgs: ['--replicaof', '127.0.0.1', String(primaryPort)],
-    });
-    await replica.start();
-    cleanup.push(() => replica.stop());
-    const conf = path.join(dir, 'sentinel.conf');
-    writeFileSync(
-      conf,
-      [
-        `port ${sentinelPort}`,
-        'bind 127.0.0.1 ::1',
-        `dir ${dir}`,
-        `sentinel monitor mymaster 127.0.0.1 ${primaryPort} 1`,
-        'sentinel down-after-milliseconds mymaster 1000',
-        'sentinel failover-timeout mymaster 5000',
-        '',
-      ].join('\n'),
-    );
-    const sentinel = spawn('redis-server', [conf, '--sentinel'], { stdio: 'ignore' });
-    cleanup.push(async () => void sentinel.kill('SIGKILL'));
-    await waitForPort('127.0.0.1', sentinelPort, 15_000);
+    const set = await startTestSentinel({ ipv6: true });
+    cleanup.push(() => set.stop());
+    const { primaryPort, replicaPort, sentinelPort } = set;
     const asSentinel = new Redis({ host: '::1', port: sentinelPort, family: 6 });
     cleanup.push(async () => asSentinel.disconnect());
-    const until = Date.now() + 30_000;
-    while (((await asSentinel.call('SENTINEL', 'replicas', 'mymaster')) as unknown[]).length === 0) {
-      if (Date.now() > until) throw new Error('the sentinel does not know the replica');
-      await new Promise((r) => setTimeout(r, 200));
-    }
 
     const lines: { msg: string; level: number }[] = [];
     const sink = new Writable({

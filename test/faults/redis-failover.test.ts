@@ -9,25 +9,16 @@
  * - a second SOS after the failover has its alert exactly once, its SMS once per recipient;
  * - the first alert's escalation state survived on the promoted replica: it did not start over.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, RedisServer, waitForPort } from '../../src/lifecycle/redis-server.ts';
+import { startTestSentinel, type TestSentinelSet } from '../support/redis.ts';
 import { sosKit } from '../support/sos.ts';
 import { ADMIN_PASSWORD, startNode, type TestNode, waitFor } from '../support/system.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: JSON answers of the API; the test asserts on them
 type Json = any;
 
-let dir: string;
-let primary: RedisServer;
-let replica: RedisServer;
-let sentinel: ChildProcess;
-let sentinelPort: number;
-let replicaPort: number;
+let redis: TestSentinelSet;
 let node: TestNode;
 let token: string;
 const {
@@ -42,44 +33,15 @@ const {
 );
 
 beforeAll(async () => {
-  dir = mkdtempSync(path.join(os.tmpdir(), 'gw-fault-sentinel-'));
-  const primaryPort = await freePort();
-  replicaPort = await freePort();
-  sentinelPort = await freePort();
-  primary = new RedisServer({ dataDir: path.join(dir, 'primary'), port: primaryPort });
-  await primary.start();
-  replica = new RedisServer({
-    dataDir: path.join(dir, 'replica'),
-    port: replicaPort,
-    extraArgs: ['--replicaof', '127.0.0.1', String(primaryPort)],
-  });
-  await replica.start();
-  const conf = path.join(dir, 'sentinel.conf');
-  writeFileSync(
-    conf,
-    [
-      `port ${sentinelPort}`,
-      'bind 127.0.0.1',
-      `dir ${dir}`,
-      `sentinel monitor mymaster 127.0.0.1 ${primaryPort} 1`,
-      'sentinel down-after-milliseconds mymaster 1000',
-      'sentinel failover-timeout mymaster 5000',
-      '',
-    ].join('\n'),
-  );
-  sentinel = spawn('redis-server', [conf, '--sentinel'], { stdio: 'ignore' });
-  await waitForPort('127.0.0.1', sentinelPort, 15_000);
-  node = await startNode({ REDIS_SENTINELS: `127.0.0.1:${sentinelPort}`, REDIS_SENTINEL_NAME: 'mymaster' });
+  redis = await startTestSentinel({ appendOnly: true });
+  node = await startNode({ REDIS_SENTINELS: `127.0.0.1:${redis.sentinelPort}`, REDIS_SENTINEL_NAME: 'mymaster' });
   token = await node.login('admin', ADMIN_PASSWORD);
 }, 120_000);
 
 afterAll(async () => {
   closeAll();
   await node?.stop();
-  sentinel?.kill('SIGKILL');
-  await replica?.stop();
-  await primary?.stop();
-  rmSync(dir, { recursive: true, force: true });
+  await redis?.stop();
 });
 
 describe('fault 2b: Redis Sentinel failover during escalation', () => {
@@ -97,22 +59,19 @@ describe('fault 2b: Redis Sentinel failover during escalation', () => {
 
     // the replica has everything written so far (replication is asynchronous: a write in the last instant before a
     // crash can be lost in a failover; docs/deployment.md says how min-replicas-to-write narrows that)
-    const onPrimary = new Redis(primary.url);
+    const onPrimary = new Redis(redis.primary.url);
     expect(await onPrimary.wait(1, 5000)).toBe(1);
     onPrimary.disconnect();
     const startedAt = Date.now();
-    primary.kill();
+    redis.primary.kill();
 
-    const sentinelClient = new Redis({ port: sentinelPort, host: '127.0.0.1' });
     await waitFor(
       'the sentinel to promote the replica',
       async () => {
-        const addr = (await sentinelClient.call('SENTINEL', 'get-master-addr-by-name', 'mymaster')) as string[];
-        return Number(addr?.[1]) === replicaPort;
+        return (await redis.primaryPortNow()) === redis.replicaPort;
       },
       30_000,
     );
-    sentinelClient.disconnect();
     const promotedAfter = Date.now() - startedAt;
     await waitFor(
       '/readyz to be ready on the new primary',
@@ -133,7 +92,7 @@ describe('fault 2b: Redis Sentinel failover during escalation', () => {
     // the first alert's escalation is on the promoted replica: not restarted, its first step not sent again
     expect(await node.system.escalator!.frozen(first.id)).toBeDefined();
     expect((await smsOf(first.id)).filter((n) => n.step === 0)).toHaveLength(firstSms);
-    const journal = new Redis(`redis://127.0.0.1:${replicaPort}`);
+    const journal = new Redis(redis.replica.url);
     expect((await journal.info('replication')).includes('role:master')).toBe(true);
     journal.disconnect();
     console.log(
