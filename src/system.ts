@@ -374,9 +374,7 @@ export class GridWatch {
   private rulesShared(): boolean {
     const { placement, mqtt } = this.config;
     if (placement.rules !== 'auto') return placement.rules === 'shared';
-    // mqtt.cluster arrives with the clustered embedded broker; read loosely so either order of changes compiles
-    const cluster = (mqtt as { cluster?: { enabled?: boolean } }).cluster;
-    return Boolean(mqtt.url) || cluster?.enabled === true;
+    return Boolean(mqtt.url) || mqtt.cluster?.enabled === true;
   }
 
   /**
