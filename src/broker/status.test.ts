@@ -151,7 +151,7 @@ describe('DeviceStatusTracker', () => {
     await tracker.stop();
   });
 
-  it('saves in batches, only the rows that changed, and retries a failed save', async () => {
+  it('saves in batches, only the rows that changed (last-seen 30 s ahead), and retries a failed save', async () => {
     const { clock, tracker, saves } = setup({ failSaves: 1 });
     await tracker.start();
     tracker.seen('wrist', clock.now());
@@ -169,6 +169,14 @@ describe('DeviceStatusTracker', () => {
     await flushPromises();
     expect(saves).toHaveLength(1);
 
+    // a last-seen only 15 s newer than the saved one is not worth a write (the live one is in memory)
+    tracker.seen('wrist', clock.now());
+    clock.advance(5000);
+    await flushPromises();
+    expect(saves).toHaveLength(1);
+    expect(tracker.get('wrist').lastSeen).toBe(clock.now() - 5000);
+    // 35 s newer: saved at the next interval
+    clock.advance(15_000);
     tracker.seen('wrist', clock.now());
     clock.advance(5000);
     await flushPromises();

@@ -52,8 +52,18 @@ export interface DisconnectInfo {
 interface State {
   status: DeviceStatus;
   lastSeen: number | undefined;
+  /** the last-seen time last handed to the store (a newer one is saved once it is LAST_SEEN_SAVE_MS ahead) */
+  savedSeen?: number;
   lastReading: Record<string, LastValue> | undefined;
 }
+
+/**
+ * A device that reports every few seconds would otherwise have its row written every save interval, which at
+ * 5,000 busy devices is 5,000 updates a second for a time nobody needs to the second: the store's last-seen is
+ * kept within this much of the live one (the live value, in memory, drives the offline timeouts), and any status
+ * change is saved at the next interval as before.
+ */
+const LAST_SEEN_SAVE_MS = 30_000;
 
 export interface DeviceStatusTrackerDeps {
   bus: Bus;
@@ -90,7 +100,12 @@ export class DeviceStatusTracker implements Module, StatusSink {
     const rows = await this.deps.load();
     for (const row of rows) {
       // A loaded `online` stays online until the grace period is over and its timeout says otherwise.
-      this.states.set(row.deviceId, { status: row.status, lastSeen: row.lastSeen, lastReading: undefined });
+      this.states.set(row.deviceId, {
+        status: row.status,
+        lastSeen: row.lastSeen,
+        savedSeen: row.lastSeen,
+        lastReading: undefined,
+      });
       if (row.status === 'online') this.online++;
     }
     this.deps.metrics?.devicesOnline.set(this.online);
@@ -115,6 +130,8 @@ export class DeviceStatusTracker implements Module, StatusSink {
     this.timers = [];
     this.unsubscribe?.();
     this.unsubscribe = undefined;
+    // the exact last-seen times go to the store on a stop, not only those LAST_SEEN_SAVE_MS ahead
+    for (const [deviceId, s] of this.states) if (s.lastSeen !== s.savedSeen) this.dirty.add(deviceId);
     await this.flush();
   }
 
@@ -220,6 +237,7 @@ export class DeviceStatusTracker implements Module, StatusSink {
       if (!s) continue;
       const row: DeviceStateRow = { deviceId, status: s.status };
       if (s.lastSeen !== undefined) row.lastSeen = s.lastSeen;
+      s.savedSeen = s.lastSeen;
       rows.push(row);
     }
     this.dirty.clear();
@@ -244,10 +262,11 @@ export class DeviceStatusTracker implements Module, StatusSink {
     if (!s) {
       s = { status: 'unknown', lastSeen: ts, lastReading: undefined };
       this.states.set(deviceId, s);
+      this.dirty.add(deviceId);
     } else if (s.lastSeen === undefined || ts > s.lastSeen) {
       s.lastSeen = ts;
+      if (s.savedSeen === undefined || ts - s.savedSeen >= LAST_SEEN_SAVE_MS) this.dirty.add(deviceId);
     }
-    this.dirty.add(deviceId);
     return s;
   }
 
