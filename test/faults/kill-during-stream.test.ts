@@ -10,7 +10,6 @@
  * (`alert_event`, primary key on device + event id), and the SOS alerts' counts must add up to exactly that many
  * events: nothing acknowledged lost, nothing counted twice.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,7 +18,8 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/lifecycle/redis-server.ts';
 import { startTestRedis } from '../support/redis.ts';
-import { ADMIN_PASSWORD, ROOT, waitFor } from '../support/system.ts';
+import { type ServiceProcess, startServiceProcess } from '../support/service-process.ts';
+import { waitFor } from '../support/system.ts';
 
 const BUTTONS = 20;
 const PER_BUTTON = 500;
@@ -28,95 +28,37 @@ const KILL_AFTER_ACKS = 3_000;
 
 let redis: Awaited<ReturnType<typeof startTestRedis>>;
 let dataDir: string;
-let httpPort: number;
 let mqttPort: number;
-let child: ChildProcess | undefined;
-let childLog = '';
+let service: ServiceProcess | undefined;
 const clients: MqttClient[] = [];
-
-async function startService(): Promise<ChildProcess> {
-  childLog = '';
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      GRIDWATCH_DATA_DIR: dataDir,
-      HTTP_HOST: '127.0.0.1',
-      HTTP_PORT: String(httpPort),
-      MQTT_HOST: '127.0.0.1',
-      MQTT_PORT: String(mqttPort),
-      MQTT_WS_PORT: '0',
-      REDIS_URL: redis.url,
-      GRIDWATCH_ADMIN_PASSWORD: ADMIN_PASSWORD,
-      GRIDWATCH_DEMO: 'false',
-      // 500 SOS events a second per button: far over the per-device limit, on purpose
-      GRIDWATCH__ingest__rateLimit__perSecond: '0',
-      LOG_LEVEL: 'warn',
-      LOG_PRETTY: 'false',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  proc.stdout?.on('data', (d: Buffer) => {
-    childLog += d.toString();
-  });
-  proc.stderr?.on('data', (d: Buffer) => {
-    childLog += d.toString();
-  });
-  await waitFor(
-    'the service to be ready',
-    async () => {
-      if (proc.exitCode !== null) throw new Error(`service exited ${proc.exitCode}: ${childLog}`);
-      const r = await fetch(`http://127.0.0.1:${httpPort}/readyz`);
-      return r.status === 200;
-    },
-    90_000,
-  );
-  return proc;
-}
-
-// biome-ignore lint/suspicious/noExplicitAny: JSON answers of the API; the test asserts on them
-type Json = any;
-
-async function api(
-  method: string,
-  url: string,
-  body?: unknown,
-  token?: string,
-): Promise<{ status: number; body: Json }> {
-  const res = await fetch(`http://127.0.0.1:${httpPort}${url}`, {
-    method,
-    headers: {
-      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : undefined };
-}
 
 beforeAll(async () => {
   redis = await startTestRedis();
   dataDir = mkdtempSync(path.join(os.tmpdir(), 'gw-fault-kill-'));
-  httpPort = await freePort();
   mqttPort = await freePort();
-  child = await startService();
+  service = await startServiceProcess({
+    dataDir,
+    // the same MQTT port after the restart: the buttons reconnect to it
+    env: {
+      MQTT_PORT: String(mqttPort),
+      REDIS_URL: redis.url,
+      // 500 SOS events a second per button: far over the per-device limit, on purpose
+      GRIDWATCH__ingest__rateLimit__perSecond: '0',
+    },
+  });
 }, 120_000);
 
 afterAll(async () => {
   for (const c of clients) c.end(true);
-  if (child && child.exitCode === null) {
-    child.kill('SIGTERM');
-    await new Promise((r) => child!.once('exit', r));
-  }
+  await service?.stop();
   await redis?.stop();
   rmSync(dataDir, { recursive: true, force: true });
 });
 
 describe('fault 1: SIGKILL during a stream of 10,000 QoS 1 events', () => {
   it('every acknowledged event yields its alert exactly once after the restart', async () => {
-    const login = await api('POST', '/api/v1/auth/login', { username: 'admin', password: ADMIN_PASSWORD });
-    const token = login.body.token as string;
+    const api = service!.api;
+    const token = await service!.login();
     const homes = await api('GET', `/api/v1/households?limit=${BUTTONS}`, undefined, token);
     expect(homes.status).toBe(200);
     const householdIds = (homes.body.items as { id: string }[]).map((h) => h.id).slice(0, BUTTONS);
@@ -134,10 +76,7 @@ describe('fault 1: SIGKILL during a stream of 10,000 QoS 1 events', () => {
     let restarted: Promise<void> | undefined;
     const killAndRestart = () => {
       killedAt = acked.size;
-      child!.kill('SIGKILL');
-      restarted = new Promise<void>((resolve) => child!.once('exit', () => resolve())).then(async () => {
-        child = await startService();
-      });
+      restarted = service!.kill().then(() => service!.restart());
     };
 
     const streams = buttons.map(async (b) => {
@@ -202,7 +141,7 @@ describe('fault 1: SIGKILL during a stream of 10,000 QoS 1 events', () => {
           `select count(*) as alerts, sum(count) as events from alert where type = 'sos' and household_id in (${householdIds.map(() => '?').join(',')})`,
         )
         .get(...householdIds) as { alerts: number; events: number };
-      const replayed = /"events":(\d+),"msg":"ingest journal/.exec(childLog)?.[1] ?? '0';
+      const replayed = /"events":(\d+),"msg":"ingest journal/.exec(service!.log())?.[1] ?? '0';
       console.log(
         `fault 1: ${BUTTONS * PER_BUTTON} QoS 1 SOS published by ${BUTTONS} buttons; SIGKILL after ${killedAt} acknowledged; ` +
           `${acked.size} acknowledged in all, ${rows.n} counted into ${counts.alerts} alerts (sum of counts ${counts.events}), ` +

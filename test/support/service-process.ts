@@ -5,7 +5,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { freePort } from '../../src/lifecycle/redis-server.ts';
-import { ADMIN_PASSWORD, ROOT, waitFor } from './system.ts';
+import { ADMIN_PASSWORD, jsonApi, ROOT, waitFor } from './system.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: JSON answers of the API; the tests assert on them
 type Json = any;
@@ -83,24 +83,7 @@ export async function startServiceProcess(opts: ServiceProcessOptions): Promise<
       c.kill(signal);
     });
   };
-  const api: ServiceProcess['api'] = async (method, url, body, token) => {
-    const res = await fetch(`http://127.0.0.1:${httpPort}${url}`, {
-      method,
-      headers: {
-        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-        ...(token ? { authorization: `Bearer ${token}` } : {}),
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    let parsed: unknown = text;
-    try {
-      parsed = text ? JSON.parse(text) : undefined;
-    } catch {
-      // not JSON (/metrics): keep the text
-    }
-    return { status: res.status, body: parsed };
-  };
+  const api: ServiceProcess['api'] = jsonApi(`http://127.0.0.1:${httpPort}`);
   await launch();
   return {
     httpPort,

@@ -35,6 +35,28 @@ export interface TestNode {
  * `opts.clock`: the node's Clock (a VirtualClock runs rules, escalation steps and drills on test time; HTTP, MQTT,
  * Redis and BullMQ still run in real time).
  */
+/** fetch against a node's HTTP API at `base`, JSON in and out (text kept as it is when not JSON, e.g. /metrics) */
+export function jsonApi(base: string): TestNode['api'] {
+  return async (method, url, body, token) => {
+    const res = await fetch(base + url, {
+      method,
+      headers: {
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      // not JSON: keep the text
+    }
+    return { status: res.status, body: parsed, headers: res.headers };
+  };
+}
+
 export async function startNode(
   env: Record<string, string> = {},
   dataDir?: string,
@@ -60,24 +82,7 @@ export async function startNode(
   const system = new GridWatch(config, createLogger(config.log.level), { root: ROOT, clock: opts.clock });
   await system.start();
   const base = `http://127.0.0.1:${system.http.port}`;
-  const api: TestNode['api'] = async (method, url, body, token) => {
-    const res = await fetch(base + url, {
-      method,
-      headers: {
-        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-        ...(token ? { authorization: `Bearer ${token}` } : {}),
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    let parsed: unknown = text;
-    try {
-      parsed = text ? JSON.parse(text) : undefined;
-    } catch {
-      // not JSON (e.g. /metrics): keep the text
-    }
-    return { status: res.status, body: parsed, headers: res.headers };
-  };
+  const api = jsonApi(base);
   return {
     system,
     config,
